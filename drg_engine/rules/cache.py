@@ -1,0 +1,80 @@
+"""Load a rule set by id or folder, compiled once and cached on disk by content hash.
+
+The key hashes the compiler version, every manifest in the ``extends`` chain and every table
+file, so editing any of them recompiles, and a warm start only reads one pickle (DESIGN §4).
+The cache lives in ``$DRG_ENGINE_CACHE`` or ``~/.cache/drg-engine``; an unreadable or stale entry
+is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from drg_engine.rules.compiled import COMPILER_VERSION, CompiledRules, compile_rules
+from drg_engine.rules.manifest import ResolvedRuleSet, resolve_rule_set
+from drg_engine.rules.tables import load_tables
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("DRG_ENGINE_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "drg-engine"
+
+
+def content_hash(rule_set: ResolvedRuleSet) -> str:
+    digest = hashlib.sha256(f"compiler {COMPILER_VERSION}\n".encode())
+    for path in rule_set.manifest_paths:
+        digest.update(path.read_bytes())
+    for name in sorted(rule_set.table_paths):
+        digest.update(name.encode())
+        digest.update(rule_set.table_paths[name].read_bytes())
+    return digest.hexdigest()
+
+
+def _read_cached(path: Path, expected_hash: str) -> CompiledRules | None:
+    try:
+        with path.open("rb") as handle:
+            rules = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    if not isinstance(rules, CompiledRules) or rules.content_hash != expected_hash:
+        return None
+    return rules
+
+
+def _write_cached(path: Path, rules: CompiledRules) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            pickle.dump(rules, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        # A read-only home must not stop grouping; the next start compiles again.
+        return
+
+
+def compile_rule_set(rule_set: ResolvedRuleSet) -> CompiledRules:
+    """Validate and compile without touching the cache."""
+    return compile_rules(load_tables(rule_set), content_hash(rule_set))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(directory: str, digest: str) -> CompiledRules:
+    rule_set = resolve_rule_set(directory)
+    path = cache_dir() / f"{rule_set.manifest.id}-{digest[:20]}.pickle"
+    rules = _read_cached(path, digest)
+    if rules is None:
+        rules = compile_rules(load_tables(rule_set), digest)
+        _write_cached(path, rules)
+    return rules
+
+
+def load_rules(id_or_path: str | Path = "chs_drg_1_1") -> CompiledRules:
+    """The compiled rule set for an id (under grouper_rules/) or a rule-set folder."""
+    rule_set = resolve_rule_set(id_or_path)
+    return _load_cached(str(rule_set.directory), content_hash(rule_set))
