@@ -34,7 +34,7 @@ REQUIRED_TABLES = (
 
 
 class RuleOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     qy_enabled: bool = False
     code_conversion: bool = False

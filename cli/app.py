@@ -1,0 +1,150 @@
+"""The ``drg`` command line: thin click commands over the library.
+
+Exit codes: 0 the job ran (rejected rows are reported, not fatal); 1 the job could not run
+(unreadable input, missing columns, unknown or broken rule set); 2 the command line itself is
+wrong (click's usage errors).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from drg_engine.errors import DrgEngineError
+from drg_engine.explain import explain_file
+from drg_engine.io import read_claims, write_table
+from drg_engine.pipeline import GroupRun, group_table, resolve_rules
+from drg_engine.rules import available_rule_sets
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_FAILED)
+
+
+def _default_rejects_path(output: Path) -> Path:
+    suffixes = "".join(output.suffixes)
+    stem = output.name[: -len(suffixes)] if suffixes else output.name
+    return output.with_name(f"{stem}.rejects{suffixes or '.csv'}")
+
+
+def _summary(run: GroupRun, seconds: float, output: Path, rejects_path: Path | None) -> Table:
+    statuses = Counter(run.results.column("status").to_pylist())
+    table = Table(title=f"drg group: {run.input_rows:,} rows, rule set {run.rules.rule_set_id}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("share", justify="right")
+    total = max(run.input_rows, 1)
+    for status, count in statuses.most_common():
+        table.add_row(f"status {status}", f"{count:,}", f"{count / total:.1%}")
+    reject_reasons = Counter(run.rejects.column("reason_code").to_pylist())
+    for reason, count in reject_reasons.most_common():
+        table.add_row(f"rejected {reason}", f"{count:,}", f"{count / total:.1%}")
+    drgs = Counter(
+        drg for drg, status in zip(
+            run.results.column("drg").to_pylist(), run.results.column("status").to_pylist(),
+            strict=True,
+        ) if status == "SUCCESS"
+    )
+    for drg, count in drgs.most_common(10):
+        table.add_row(f"top DRG {drg}", f"{count:,}", f"{count / total:.1%}")
+    rate = run.input_rows / seconds if seconds > 0 else float("inf")
+    table.caption = (
+        f"{run.results.num_rows:,} grouped + {run.rejects.num_rows:,} rejected = "
+        f"{run.input_rows:,} in; {seconds:.2f} s, {rate:,.0f} claims/s\n"
+        f"results: {output}" + (f"\nrejects: {rejects_path}" if rejects_path else "")
+    )
+    if run.ignored_columns:
+        table.caption += "\nignored input columns: " + ", ".join(run.ignored_columns)
+    return table
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="drg-engine")
+def main() -> None:
+    """drg-engine: CHS-DRG grouping, payment and audit for inpatient claims."""
+
+
+@main.command()
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+              help="Results file; the format follows the extension "
+                   "(.parquet, .arrow/.ipc/.feather, .jsonl/.ndjson, .csv).")
+@click.option("--rules", "rules_id", default="chs_drg_1_1", show_default=True,
+              help="Rule-set id under grouper_rules/ or a rule-set folder.")
+@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path),
+              help="Where rejected rows go (default: OUT with '.rejects' before the extension).")
+@click.option("--evidence/--no-evidence", default=False, show_default=True,
+              help="Also write the evidence columns (entered MDCs, matched codes, CC/MCC).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+def group(input_path: Path, output: Path, rules_id: str, rejects_path: Path | None,
+          evidence: bool, quiet: bool) -> None:
+    """Group the claims in IN and write one result row per claim to OUT.
+
+    Rows that cannot be read (missing or duplicate claim id, unparseable number or date,
+    discharge before admission, negative LOS) go to the rejects file with row number, field,
+    reason code and message: rows in = grouped + rejected, always.
+    """
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    try:
+        rules = resolve_rules(rules_id)
+        raw = read_claims(input_path)
+        show_progress = not quiet and console.is_terminal
+        with Progress(
+            TextColumn("grouping"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, disable=not show_progress, transient=True,
+        ) as progress:
+            task = progress.add_task("group", total=raw.num_rows)
+            run = group_table(raw, rules, evidence=evidence,
+                              progress=lambda done: progress.advance(task, done))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_table(run.results, output)
+        written_rejects: Path | None = None
+        if run.rejects.num_rows or rejects_path is not None:
+            written_rejects = rejects_path or _default_rejects_path(output)
+            written_rejects.parent.mkdir(parents=True, exist_ok=True)
+            write_table(run.rejects, written_rejects)
+    except DrgEngineError as exc:
+        _fail(str(exc))
+        return
+    if not quiet:
+        Console().print(_summary(run, time.perf_counter() - started, output, written_rejects))
+
+
+@main.command()
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.option("--claim", "claim_id", required=True, help="The claim id to explain.")
+@click.option("--rules", "rules_id", default="chs_drg_1_1", show_default=True,
+              help="Rule-set id under grouper_rules/ or a rule-set folder.")
+def explain(input_path: Path, claim_id: str, rules_id: str) -> None:
+    """Explain, step by step, why claim ID in IN got its group (or why it was not grouped)."""
+    try:
+        click.echo(explain_file(input_path, claim_id, rules_id))
+    except DrgEngineError as exc:
+        _fail(str(exc))
+
+
+@main.group()
+def rules() -> None:
+    """Rule sets under grouper_rules/."""
+
+
+@rules.command("list")
+def rules_list() -> None:
+    """List the available rule sets."""
+    try:
+        for rule_set_id in available_rule_sets():
+            compiled = resolve_rules(rule_set_id)
+            click.echo(f"{rule_set_id:20} {compiled.title}")
+    except DrgEngineError as exc:
+        _fail(str(exc))
