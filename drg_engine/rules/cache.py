@@ -17,7 +17,6 @@ from pathlib import Path
 
 from drg_engine.rules.compiled import COMPILER_VERSION, CompiledRules, compile_rules
 from drg_engine.rules.manifest import ResolvedRuleSet, resolve_rule_set
-from drg_engine.rules.tables import load_tables
 
 
 def cache_dir() -> Path:
@@ -58,9 +57,11 @@ def _write_cached(path: Path, rules: CompiledRules) -> None:
         return
 
 
-def compile_rule_set(rule_set: ResolvedRuleSet) -> CompiledRules:
+def compile_rule_set(rule_set: ResolvedRuleSet, digest: str | None = None) -> CompiledRules:
     """Validate and compile without touching the cache."""
-    return compile_rules(load_tables(rule_set), content_hash(rule_set))
+    from drg_engine.rules.tables import load_tables  # pydantic row models: only on a miss
+
+    return compile_rules(load_tables(rule_set), digest or content_hash(rule_set))
 
 
 @lru_cache(maxsize=8)
@@ -69,7 +70,7 @@ def _load_cached(directory: str, digest: str) -> CompiledRules:
     path = cache_dir() / f"{rule_set.manifest.id}-{digest[:20]}.pickle"
     rules = _read_cached(path, digest)
     if rules is None:
-        rules = compile_rules(load_tables(rule_set), digest)
+        rules = compile_rule_set(rule_set, digest)
         _write_cached(path, rules)
     return rules
 

@@ -19,10 +19,12 @@ with a handful of word-wise operations, and the winner is the lowest set bit (DE
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from drg_engine.rules.tables import RuleTables
+if TYPE_CHECKING:  # the table models are needed only when compiling, not on a cache hit
+    from drg_engine.rules.tables import RuleTables
 
 # The atoms each condition kind is made of. A candidate satisfies its condition when every
 # atom it requires holds for the claim.
