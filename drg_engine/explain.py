@@ -192,11 +192,20 @@ def render(claim: dict[str, Any], result: dict[str, Any], rules: CompiledRules) 
     lines.append(f"  severity: {result['severity']}")
 
     lines += ["", f"5. DRG (splits of {adrg}, tried in order)"]
-    for drg, split_kind in rules.drg_split_kinds[adrg]:
-        marker = "  <- chosen" if drg == result["drg"] else ""
-        lines.append(f"  {drg} ({SPLIT_WORDS[split_kind]}){marker}")
+    for split in rules.drg_splits[adrg]:
+        marker = "  <- chosen" if split.drg == result["drg"] else ""
+        conditions = [SPLIT_WORDS[split.split_kind]]
+        if split.max_age_years is not None:
+            conditions.append(f"age <= {split.max_age_years:g} years")
+        if split.min_los_days is not None:
+            conditions.append(f"length of stay >= {split.min_los_days} days")
+        if split.max_los_days is not None:
+            conditions.append(f"length of stay < {split.max_los_days} days")
+        lines.append(f"  {split.drg} ({', '.join(conditions)}){marker}")
         if marker:
             break
+    if result["drg"] == adrg:
+        lines.append(f"  no split held, so the DRG is the ADRG code {adrg}")
     return "\n".join(lines)
 
 

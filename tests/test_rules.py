@@ -53,7 +53,7 @@ def test_mdc_evaluation_order_follows_eval_order_column() -> None:
 
 
 def test_bad_value_names_file_line_and_field(broken_copy: Path) -> None:
-    _replace_line(broken_copy / "drg.csv", 5, "AD19,AD1,first,none,胰腺移植")
+    _replace_line(broken_copy / "drg.csv", 5, "AD19,AD1,first,none,,,,胰腺移植")
     with pytest.raises(RuleSetError) as info:
         compile_rule_set(resolve_rule_set(broken_copy))
     message = str(info.value)
@@ -69,13 +69,13 @@ def test_unknown_condition_kind_is_rejected(broken_copy: Path) -> None:
 
 
 def test_dangling_reference_is_rejected(broken_copy: Path) -> None:
-    _replace_line(broken_copy / "drg.csv", 3, "AB19,ZZ9,1,none,肝移植")
+    _replace_line(broken_copy / "drg.csv", 3, "AB19,ZZ9,1,none,,,,肝移植")
     with pytest.raises(RuleSetError, match=r"drg\.csv, line 3, field 'adrg': unknown ADRG 'ZZ9'"):
         compile_rule_set(resolve_rule_set(broken_copy))
 
 
 def test_split_sequence_must_end_unconditionally(broken_copy: Path) -> None:
-    _replace_line(broken_copy / "drg.csv", 2, "AA19,AA1,1,mcc,心脏移植")
+    _replace_line(broken_copy / "drg.csv", 2, "AA19,AA1,1,mcc,,,,心脏移植")
     with pytest.raises(RuleSetError, match="last split of ADRG AA1"):
         compile_rule_set(resolve_rule_set(broken_copy))
 
@@ -146,8 +146,10 @@ def test_compiled_lookup_arrays_agree_with_tables() -> None:
     # I21.001 opens MDCF only.
     mask = int(rules.dx_mdc_mask[dx_id["I21.001"]])
     assert [rules.mdc_codes[m] for m in range(26) if mask >> m & 1] == ["MDCF"]
-    assert rules.candidate_drg.shape == (376, 3)
-    assert np.all(rules.candidate_drg >= 0)
+    # 1.1 split sequences have at most 3 positions, each ADRG at least one, no bounds.
+    assert rules.split_drg.shape == (376, 3)
+    assert np.all(rules.split_drg[:, 0] >= 0)
+    assert not rules.candidate_needs_los.any()
 
 
 @pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared/reference is not beside the repo")

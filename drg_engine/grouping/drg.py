@@ -43,6 +43,7 @@ REASONS: dict[str, str] = {
     "NO_MDC": "the principal diagnosis is in no MDC's principal list "
     "and the main procedure is not a valid OR procedure",
     "NO_ADRG": "the claim entered one or more MDCs but matched none of their ADRGs",
+    "LOS_MISSING": "the DRG split of the matched ADRG needs the length of stay, which is missing",
     "QY": "a valid OR procedure unrelated to the principal diagnosis (QY step)",
 }
 REASON_CODES = list(REASONS)
@@ -181,6 +182,8 @@ def _map_codes(
 
 def _numeric(batch: pa.Table, name: str, dtype: type, missing: float) -> np.ndarray:
     column = batch.column(name)
+    if np.issubdtype(dtype, np.floating):
+        column = column.cast(pa.float64())
     return np.asarray(column.fill_null(missing).to_numpy(), dtype=dtype)
 
 
@@ -256,6 +259,12 @@ def _group_chunk(batch: pa.Table, rules: CompiledRules, evidence: bool) -> pa.Ta
 
     # MDC entry, one bit per MDC in evaluation order.
     mdc_mask = rules.dx_mdc_mask[pdx].copy()
+    any_dx_entry = np.uint32(sum(
+        1 << m for m, kind in enumerate(rules.mdc_entry_kind) if kind == "any_dx_in_list"
+    ))
+    if any_dx_entry:
+        any_listed = _segment_or(rules.dx_mdc_mask[dx.ids], dx)
+        mdc_mask = (mdc_mask & ~any_dx_entry) | (any_listed & any_dx_entry)
     trauma = _segment_or(rules.dx_trauma_bit[dx.ids], dx)
     multi_trauma = np.bitwise_count(trauma) >= 2
     for m, kind in enumerate(rules.mdc_entry_kind):
@@ -295,6 +304,10 @@ def _group_chunk(batch: pa.Table, rules: CompiledRules, evidence: bool) -> pa.Ta
     require(masks["any_dx"], any_code_bits(rules.any_dx_bits, dx))
     require(masks["any_px"], any_code_bits(rules.any_px_bits, px))
     require(masks["any_px2"], any_code_bits(rules.any_px2_bits, px))
+    if masks["sdx"].any():
+        sdx_rows = rules.sdx_bits[dx.ids]
+        on_list = np.flatnonzero(sdx_rows.any(axis=1) & ~dx.is_first)
+        require(masks["sdx"], _segment_or(sdx_rows[on_list], dx, on_list))
     for combo in rules.label_combos:
         labels = any_code_bits(combo.px_label_bits, px)
         holds = np.zeros(n, dtype=bool)
@@ -337,6 +350,37 @@ def _group_chunk(batch: pa.Table, rules: CompiledRules, evidence: bool) -> pa.Ta
     excluded = (principal_table >= 0) & (principal_table == rules.dx_cc_table[dx.ids[secondary]])
     severity = _segment_reduce(np.maximum, level[secondary][~excluded], owner[~excluded], n)
 
+    # DRG: the first split of the winner's sequence whose bounds and severity hold; when none
+    # holds (only possible with age/LOS bounds), the DRG is the 3-character ADRG code.
+    los_present = ~np.asarray(batch.column("los_days").is_null())
+    los = _numeric(batch, "los_days", np.float64, np.nan)
+    n_drg = len(rules.drg_codes)
+    n_mdc = len(rules.mdc_codes)
+    split_owner = np.flatnonzero(grouped & ~is_qy)
+    split_cand = winner[split_owner]
+    los_missing = np.zeros(n, dtype=bool)
+    los_missing[split_owner] = rules.candidate_needs_los[split_cand] & ~los_present[split_owner]
+    chosen = n_drg + 1 + n_mdc + split_cand  # fallback: the candidate's ADRG code
+    undecided = np.ones(len(split_owner), dtype=bool)
+    split_age, split_los = age[split_owner], los[split_owner]
+    for k in range(rules.split_drg.shape[1]):
+        max_age = rules.split_max_age[split_cand, k]
+        min_los = rules.split_min_los[split_cand, k]
+        max_los = rules.split_max_los[split_cand, k]
+        holds = (
+            undecided
+            & (rules.split_drg[split_cand, k] >= 0)
+            & (severity[split_owner] >= rules.split_min_severity[split_cand, k])
+            & (np.isposinf(max_age) | (split_age <= max_age))
+            & (np.isneginf(min_los) | (split_los >= min_los))
+            & (np.isposinf(max_los) | (split_los < max_los))
+        )
+        chosen[holds] = rules.split_drg[split_cand[holds], k]
+        undecided &= ~holds
+    reason[los_missing] = _REASON["LOS_MISSING"]
+    grouped &= ~los_missing
+    checked &= ~los_missing
+
     success = grouped & ~is_qy
     status = np.full(n, _STATUS["FAIL"], dtype=np.int8)
     status[success] = _STATUS["SUCCESS"]
@@ -349,14 +393,14 @@ def _group_chunk(batch: pa.Table, rules: CompiledRules, evidence: bool) -> pa.Ta
     reason[no_group & (mdc_mask != 0)] = _REASON["NO_ADRG"]
     reason[is_qy] = _REASON["QY"]
 
-    n_mdc = len(rules.mdc_codes)
     winner_mdc = np.full(n, n_mdc, dtype=np.int32)  # index n_mdc = "0000"
     winner_mdc[grouped] = rules.candidate_mdc[winner[grouped]]
     n_cand = len(rules.candidate_codes)
     adrg_index = np.where(grouped, winner, n_cand)  # index n_cand = "00"
-    n_drg = len(rules.drg_codes)
-    drg_index = np.full(n, n_drg, dtype=np.int64)  # n_drg = "0000", n_drg + 1 + m = QY of MDC m
-    drg_index[success] = rules.candidate_drg[winner[success], severity[success]]
+    # DRG lookup: [DRGs..., "0000", QY of each MDC..., ADRG code of each candidate...]
+    drg_index = np.full(n, n_drg, dtype=np.int64)
+    drg_index[split_owner] = chosen
+    drg_index[~success & ~is_qy] = n_drg
     drg_index[is_qy] = n_drg + 1 + winner_mdc[is_qy]
     severity_index = np.where(success, severity, len(SEVERITY_LABELS))
 
@@ -365,8 +409,14 @@ def _group_chunk(batch: pa.Table, rules: CompiledRules, evidence: bool) -> pa.Ta
         "status": _string_lookup(STATUSES, status),
         "mdc": _string_lookup([*rules.mdc_codes, "0000"], winner_mdc),
         "adrg": _string_lookup([*rules.candidate_codes, "00"], adrg_index),
-        "drg": _string_lookup([*rules.drg_codes, "0000", *rules.qy_drg_codes], drg_index),
-        "drg_name": _string_lookup([*rules.drg_names, None, *([None] * n_mdc)], drg_index),
+        "drg": _string_lookup(
+            [*rules.drg_codes, "0000", *rules.qy_drg_codes, *rules.candidate_codes], drg_index
+        ),
+        "drg_name": _string_lookup(
+            [*rules.drg_names, None, *([None] * n_mdc),
+             *(rules.adrg_names.get(code) for code in rules.candidate_codes)],
+            drg_index,
+        ),
         "severity": _string_lookup([*SEVERITY_LABELS, None], severity_index),
         "reason": _string_lookup([code or None for code in REASON_CODES], reason),
         "rule_set": _string_lookup([rules.rule_set_id], np.zeros(n, dtype=np.int32)),

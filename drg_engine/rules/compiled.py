@@ -42,11 +42,22 @@ ATOMS_BY_KIND: dict[str, tuple[str, ...]] = {
     "main_px_in_valid_or": ("main_px_in_valid_or",),
     "any_dx_and_main_px_in_valid_or": ("any_dx", "main_px_in_valid_or"),
     "no_px_in_valid_or": ("no_px_in_valid_or",),
+    "any_px": ("any_px",),
+    "newborn": ("newborn",),
+    "birth_weight_newborn": ("birth_weight", "newborn"),
+    "pdx_and_birth_weight_newborn": ("pdx", "birth_weight", "newborn"),
+    "pdx_and_any_px": ("pdx", "any_px"),
+    "any_dx": ("any_dx",),
+    "any_dx_and_main_px": ("any_dx", "main_px"),
+    "sdx": ("sdx",),
+    "sdx_and_any_px": ("sdx", "any_px"),
+    "sdx_and_main_px": ("sdx", "main_px"),
     "qy": ("any_px_in_valid_or",),
 }
 ATOMS: tuple[str, ...] = (
     "pdx",
     "any_dx",
+    "sdx",
     "main_px",
     "any_px",
     "any_px2",
@@ -59,7 +70,9 @@ ATOMS: tuple[str, ...] = (
 )
 SEVERITY_NONE, SEVERITY_CC, SEVERITY_MCC = 0, 1, 2
 SEVERITY_LABELS = ("none", "CC", "MCC")
-COMPILER_VERSION = "1"
+# split_kind -> the lowest severity it accepts
+SPLIT_MIN_SEVERITY = {"none": SEVERITY_NONE, "mcc_or_cc": SEVERITY_CC, "mcc": SEVERITY_MCC}
+COMPILER_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,17 @@ class BandAtom:
 
 
 @dataclass(frozen=True)
+class DrgSplit:
+    """One split of an ADRG's sequence, for display (explain) and the split arrays."""
+
+    drg: str
+    split_kind: str
+    max_age_years: float | None
+    min_los_days: int | None
+    max_los_days: int | None
+
+
+@dataclass(frozen=True)
 class CompiledRules:
     rule_set_id: str
     title: str
@@ -99,7 +123,8 @@ class CompiledRules:
     dx_trauma_bit: np.ndarray  # uint16[Ud]
     trauma_region_names: list[str]
 
-    candidate_codes: list[str]  # ADRG code, or "QY" for a QY step
+    candidate_codes: list[str]  # ADRG code (repeated for alternative rules), or "QY"
+    candidate_alt: list[int]
     candidate_mdc: np.ndarray  # int16 index into mdc_codes
     candidate_is_qy: np.ndarray  # bool
     candidate_kind: list[str]
@@ -111,6 +136,7 @@ class CompiledRules:
     any_dx_bits: np.ndarray  # dx_bits restricted to candidates using the any_dx atom
     any_px_bits: np.ndarray  # px_bits restricted to any_px candidates
     any_px2_bits: np.ndarray  # uint64[Up, W] px2 lists
+    sdx_bits: np.ndarray  # uint64[Ud, W] secondary-diagnosis lists
     px_valid_or: np.ndarray  # bool[Up]
     newborn_bands: list[BandAtom]
     weight_bands: list[BandAtom]
@@ -122,13 +148,19 @@ class CompiledRules:
 
     drg_codes: list[str]
     drg_names: list[str]
-    candidate_drg: np.ndarray  # int32[C, 3]: severity -> DRG index (-1 for QY steps)
+    # The split sequence of each candidate's ADRG, padded to K positions with -1 / no bound.
+    split_drg: np.ndarray  # int32[C, K] DRG index
+    split_min_severity: np.ndarray  # int8[C, K]
+    split_max_age: np.ndarray  # float64[C, K], inclusive, +inf = no bound
+    split_min_los: np.ndarray  # float64[C, K], inclusive, -inf = no bound
+    split_max_los: np.ndarray  # float64[C, K], exclusive, +inf = no bound
+    candidate_needs_los: np.ndarray  # bool[C]: some split of the ADRG has an LOS bound
     qy_drg_codes: list[str]  # per MDC
 
     dx_names: dict[str, str] = field(repr=False)
     px_names: dict[str, str] = field(repr=False)
     adrg_names: dict[str, str] = field(repr=False)
-    drg_split_kinds: dict[str, list[tuple[str, str]]] = field(repr=False)
+    drg_splits: dict[str, list[DrgSplit]] = field(repr=False)
     dx_map: dict[str, str] = field(repr=False)
     px_map: dict[str, str] = field(repr=False)
 
@@ -164,38 +196,41 @@ def compile_rules(tables: RuleTables, content_hash: str) -> CompiledRules:
 
     mdcs = sorted(tables.mdc, key=lambda r: r.eval_order)
     mdc_index = {row.mdc: i for i, row in enumerate(mdcs)}
-    adrgs_by_mdc: dict[str, list] = {row.mdc: [] for row in mdcs}
+    rules_by_mdc: dict[str, list] = {row.mdc: [] for row in mdcs}
     for row in tables.adrg:
-        adrgs_by_mdc[row.mdc].append(row)
+        rules_by_mdc[row.mdc].append(row)
 
     dx_universe, dx_id = _universe(
         [r.code for r in tables.mdc_codes],
-        [r.code for r in tables.adrg_codes if r.role == "dx"],
+        [r.code for r in tables.adrg_codes if r.role in ("dx", "sdx")],
         [r.code for r in tables.cc_mcc],
         [r.pdx_code for r in tables.cc_exclusion],
         [r.code for r in tables.dx_names],
     )
     px_universe, px_id = _universe(
-        [r.code for r in tables.adrg_codes if r.role != "dx"],
+        [r.code for r in tables.adrg_codes if r.role in ("px", "px2")],
         [r.code for r in tables.valid_or_procedures],
         [r.code for r in tables.px_names],
     )
     n_dx, n_px = len(dx_universe) + 1, len(px_universe) + 1
 
-    # Candidates in evaluation order: each MDC's ADRGs, with its QY step at its position.
-    candidates: list[tuple[str, int, str, object]] = []  # (code, mdc index, kind, adrg row)
+    # Candidates in evaluation order: each MDC's ADRG rule rows (alternatives are separate
+    # rows), with the MDC's QY step at its position.
+    candidates: list[tuple[str, int, str, object]] = []  # (code, mdc index, kind, rule row)
     for m, mdc in enumerate(mdcs):
-        ordered = sorted(adrgs_by_mdc[mdc.mdc], key=lambda r: r.order_in_mdc)
+        ordered = sorted(rules_by_mdc[mdc.mdc], key=lambda r: r.order_in_mdc)
         qy_at = mdc.qy_after_n_adrgs if mdc.qy_after_n_adrgs is not None else len(ordered)
-        for position, adrg in enumerate(ordered):
+        for position, rule in enumerate(ordered):
             if qy_enabled and position == qy_at:
                 candidates.append(("QY", m, "qy", None))
-            candidates.append((adrg.adrg, m, adrg.cond_kind, adrg))
+            candidates.append((rule.adrg, m, rule.cond_kind, rule))
         if qy_enabled and qy_at >= len(ordered):
             candidates.append(("QY", m, "qy", None))
     n_cand = len(candidates)
     words = (n_cand + 63) // 64
-    candidate_index = {code: i for i, (code, _, kind, _) in enumerate(candidates) if kind != "qy"}
+    candidate_index = {
+        (code, rule.alt): i for i, (code, _, kind, rule) in enumerate(candidates) if kind != "qy"
+    }
 
     atom_masks = {atom: np.zeros(words, dtype=np.uint64) for atom in ATOMS}
     mdc_candidate_masks = np.zeros((len(mdcs), words), dtype=np.uint64)
@@ -219,13 +254,16 @@ def compile_rules(tables: RuleTables, content_hash: str) -> CompiledRules:
             label_rows[c] = _parse_label_combo(adrg.px_label_combo)
 
     dx_bits = np.zeros((n_dx, words), dtype=np.uint64)
+    sdx_bits = np.zeros((n_dx, words), dtype=np.uint64)
     px_bits = np.zeros((n_px, words), dtype=np.uint64)
     px2_bits = np.zeros((n_px, words), dtype=np.uint64)
     label_bits = {c: np.zeros(n_px, dtype=np.uint32) for c in label_rows}
     for row in tables.adrg_codes:
-        c = candidate_index[row.adrg]
+        c = candidate_index[(row.adrg, row.alt)]
         if row.role == "dx":
             _set_bit(dx_bits, dx_id[row.code], c)
+        elif row.role == "sdx":
+            _set_bit(sdx_bits, dx_id[row.code], c)
         elif row.role == "px":
             _set_bit(px_bits, px_id[row.code], c)
             if c in label_bits and row.px_label is not None:
@@ -264,25 +302,39 @@ def compile_rules(tables: RuleTables, content_hash: str) -> CompiledRules:
     for row in tables.cc_exclusion:
         dx_exclusion_table[dx_id[row.pdx_code]] = row.exclusion_table
 
-    drgs = sorted(tables.drg, key=lambda r: (candidate_index[r.adrg], r.order_in_adrg))
+    first_candidate = {}
+    for (code, _alt), c in candidate_index.items():
+        first_candidate.setdefault(code, c)
+    drgs = sorted(tables.drg, key=lambda r: (first_candidate[r.adrg], r.order_in_adrg))
     drg_codes = [r.drg for r in drgs]
     drg_index = {code: i for i, code in enumerate(drg_codes)}
-    splits: dict[str, list[tuple[str, str]]] = {}
+    splits: dict[str, list[DrgSplit]] = {}
     for row in drgs:
-        splits.setdefault(row.adrg, []).append((row.drg, row.split_kind))
-    candidate_drg = np.full((n_cand, 3), -1, dtype=np.int32)
-    for c, (code, _m, kind, _adrg) in enumerate(candidates):
+        splits.setdefault(row.adrg, []).append(
+            DrgSplit(row.drg, row.split_kind, row.max_age_years, row.min_los_days,
+                     row.max_los_days)
+        )
+    positions = max(len(sequence) for sequence in splits.values())
+    split_drg = np.full((n_cand, positions), -1, dtype=np.int32)
+    split_min_severity = np.full((n_cand, positions), SEVERITY_MCC + 1, dtype=np.int8)
+    split_max_age = np.full((n_cand, positions), np.inf)
+    split_min_los = np.full((n_cand, positions), -np.inf)
+    split_max_los = np.full((n_cand, positions), np.inf)
+    for c, (code, _m, kind, _rule) in enumerate(candidates):
         if kind == "qy":
             continue
-        for severity in (SEVERITY_NONE, SEVERITY_CC, SEVERITY_MCC):
-            for drg, split_kind in splits[code]:
-                if (
-                    split_kind == "none"
-                    or (split_kind == "mcc" and severity == SEVERITY_MCC)
-                    or (split_kind == "mcc_or_cc" and severity >= SEVERITY_CC)
-                ):
-                    candidate_drg[c, severity] = drg_index[drg]
-                    break
+        for k, split in enumerate(splits[code]):
+            split_drg[c, k] = drg_index[split.drg]
+            split_min_severity[c, k] = SPLIT_MIN_SEVERITY[split.split_kind]
+            if split.max_age_years is not None:
+                split_max_age[c, k] = split.max_age_years
+            if split.min_los_days is not None:
+                split_min_los[c, k] = split.min_los_days
+            if split.max_los_days is not None:
+                split_max_los[c, k] = split.max_los_days
+    candidate_needs_los = np.isfinite(split_min_los).any(axis=1) | np.isfinite(
+        split_max_los
+    ).any(axis=1)
 
     any_dx_bits = dx_bits & atom_masks["any_dx"]
     return CompiledRules(
@@ -301,6 +353,7 @@ def compile_rules(tables: RuleTables, content_hash: str) -> CompiledRules:
         dx_trauma_bit=dx_trauma_bit,
         trauma_region_names=[r.name_zh for r in tables.trauma_regions],
         candidate_codes=[c[0] for c in candidates],
+        candidate_alt=[c[3].alt if c[3] is not None else 0 for c in candidates],
         candidate_mdc=np.array([c[1] for c in candidates], dtype=np.int16),
         candidate_is_qy=np.array([c[2] == "qy" for c in candidates], dtype=bool),
         candidate_kind=[c[2] for c in candidates],
@@ -312,6 +365,7 @@ def compile_rules(tables: RuleTables, content_hash: str) -> CompiledRules:
         any_dx_bits=any_dx_bits,
         any_px_bits=px_bits & atom_masks["any_px"],
         any_px2_bits=px2_bits,
+        sdx_bits=sdx_bits,
         px_valid_or=px_valid_or,
         newborn_bands=[BandAtom(None, limit, mask) for limit, mask in sorted(newborn.items())],
         weight_bands=[
@@ -326,12 +380,17 @@ def compile_rules(tables: RuleTables, content_hash: str) -> CompiledRules:
         dx_exclusion_table=dx_exclusion_table,
         drg_codes=drg_codes,
         drg_names=[r.name_zh for r in drgs],
-        candidate_drg=candidate_drg,
+        split_drg=split_drg,
+        split_min_severity=split_min_severity,
+        split_max_age=split_max_age,
+        split_min_los=split_min_los,
+        split_max_los=split_max_los,
+        candidate_needs_los=candidate_needs_los,
         qy_drg_codes=[r.qy_drg or f"{r.mdc[-1]}QY" for r in mdcs],
         dx_names={r.code: r.name_zh or "" for r in tables.dx_names},
         px_names={r.code: r.name_zh or "" for r in tables.px_names},
         adrg_names={r.adrg: r.name_zh for r in tables.adrg},
-        drg_split_kinds=splits,
+        drg_splits=splits,
         dx_map={r.source_code: r.target_code or "" for r in tables.dx_map},
         px_map={r.source_code: r.target_code or "" for r in tables.px_map},
     )

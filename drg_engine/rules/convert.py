@@ -83,24 +83,28 @@ def convert(reference_dir: Path, out_dir: Path) -> dict[str, int]:
     )
     counts["adrg.csv"] = _write(
         out_dir / "adrg.csv",
-        ["adrg", "mdc", "order_in_mdc", "cond_kind", "px_label_combo", "max_age_days",
+        ["adrg", "alt", "mdc", "order_in_mdc", "cond_kind", "px_label_combo", "max_age_days",
          "birth_weight_min_g", "birth_weight_max_g", "name_zh"],
-        ([_get(r, "adrg"), _get(r, "mdc"), _get(r, "order_in_mdc"), _get(r, "cond_kind"),
-          _get(r, "px_label_combo"), _get(r, "max_age_days"), _get(r, "birth_weight_min_g"),
-          _get(r, "birth_weight_max_g"), _get(r, "name_zh_derived")]
+        ([_get(r, "adrg"), _get(r, "alt"), _get(r, "mdc"), _get(r, "order_in_mdc"),
+          _get(r, "cond_kind"), _get(r, "px_label_combo"), _get(r, "max_age_days"),
+          _get(r, "birth_weight_min_g"), _get(r, "birth_weight_max_g"),
+          _get(r, "name_zh_derived")]
          for r in _read(ref / "adrg.csv")),
     )
     # A code repeated in one list keeps the label of its first occurrence (reference §5.2).
     counts["adrg_codes.csv"] = _write(
         out_dir / "adrg_codes.csv",
-        ["adrg", "role", "code", "px_label"],
-        _unique(([_get(r, "adrg"), _get(r, "role"), r["code"], _get(r, "px_label")]
-                 for r in _read(ref / "adrg_codes.csv")), key_width=3),
+        ["adrg", "alt", "role", "code", "px_label"],
+        _unique(([_get(r, "adrg"), _get(r, "alt"), _get(r, "role"), r["code"],
+                  _get(r, "px_label")]
+                 for r in _read(ref / "adrg_codes.csv")), key_width=4),
     )
     counts["drg.csv"] = _write(
         out_dir / "drg.csv",
-        ["drg", "adrg", "order_in_adrg", "split_kind", "name_zh"],
+        ["drg", "adrg", "order_in_adrg", "split_kind", "max_age_years", "min_los_days",
+         "max_los_days", "name_zh"],
         ([_get(r, "drg"), _get(r, "adrg"), _get(r, "order_in_adrg"), _get(r, "split_kind"),
+          _get(r, "max_age_years"), _get(r, "min_los_days"), _get(r, "max_los_days"),
           _get(r, "name_zh")] for r in _read(ref / "drg.csv")),
     )
     counts["cc_mcc.csv"] = _write(

@@ -21,6 +21,7 @@ from drg_engine.rules.manifest import ResolvedRuleSet
 
 EntryKind = Literal[
     "main_px_in_valid_or",
+    "any_dx_in_list",
     "pdx_in_list",
     "pdx_in_list_and_sex",
     "pdx_in_list_and_age_years_0",
@@ -40,6 +41,16 @@ CondKind = Literal[
     "main_px_in_valid_or",
     "any_dx_and_main_px_in_valid_or",
     "no_px_in_valid_or",
+    "any_px",
+    "newborn",
+    "birth_weight_newborn",
+    "pdx_and_birth_weight_newborn",
+    "pdx_and_any_px",
+    "any_dx",
+    "any_dx_and_main_px",
+    "sdx",
+    "sdx_and_any_px",
+    "sdx_and_main_px",
 ]
 SplitKind = Literal["mcc", "mcc_or_cc", "none"]
 
@@ -78,6 +89,7 @@ class TraumaRegionRow(_Row):
 
 class AdrgRow(_Row):
     adrg: str
+    alt: int = 1
     mdc: str
     order_in_mdc: int
     cond_kind: CondKind
@@ -90,7 +102,8 @@ class AdrgRow(_Row):
 
 class AdrgCodeRow(_Row):
     adrg: str
-    role: Literal["dx", "px", "px2"]
+    alt: int = 1
+    role: Literal["dx", "sdx", "px", "px2"]
     code: str
     px_label: int | None = None
 
@@ -100,7 +113,17 @@ class DrgRow(_Row):
     adrg: str
     order_in_adrg: int
     split_kind: SplitKind
+    max_age_years: float | None = None  # inclusive
+    min_los_days: int | None = None  # inclusive
+    max_los_days: int | None = None  # exclusive
     name_zh: str
+
+    @property
+    def bounded(self) -> bool:
+        return any(
+            bound is not None
+            for bound in (self.max_age_years, self.min_los_days, self.max_los_days)
+        )
 
 
 class CcMccRow(_Row):
@@ -218,35 +241,41 @@ def check_references(tables: RuleTables) -> None:
             f"{paths['mdc_codes']}, line {_line_of(tables.mdc_codes, i)}, field 'trauma_region': "
             f"{row.trauma_region!r} is not in trauma_regions"))
     adrgs: dict[str, AdrgRow] = {}
+    rule_rows: set[tuple[str, int]] = set()
     for i, row in enumerate(tables.adrg):
         _check(row.mdc in mdcs, lambda i=i, row=row: (
             f"{paths['adrg']}, line {_line_of(tables.adrg, i)}, field 'mdc': "
             f"unknown MDC {row.mdc!r}"))
-        _check(row.adrg not in adrgs, lambda i=i, row=row: (
-            f"{paths['adrg']}, line {_line_of(tables.adrg, i)}, field 'adrg': "
-            f"duplicate ADRG {row.adrg!r}"))
+        _check((row.adrg, row.alt) not in rule_rows, lambda i=i, row=row: (
+            f"{paths['adrg']}, line {_line_of(tables.adrg, i)}, field 'alt': "
+            f"duplicate rule row {row.adrg!r} alt {row.alt}"))
+        _check(row.adrg not in adrgs or adrgs[row.adrg].mdc == row.mdc, lambda i=i, row=row: (
+            f"{paths['adrg']}, line {_line_of(tables.adrg, i)}, field 'mdc': "
+            f"alternatives of ADRG {row.adrg!r} must share one MDC"))
         if row.cond_kind == "pdx_and_px_label_combo":
             _check(bool(row.px_label_combo), lambda i=i: (
                 f"{paths['adrg']}, line {_line_of(tables.adrg, i)}, field 'px_label_combo': "
                 "required for cond_kind pdx_and_px_label_combo"))
-        adrgs[row.adrg] = row
+        rule_rows.add((row.adrg, row.alt))
+        adrgs.setdefault(row.adrg, row)
     for i, row in enumerate(tables.adrg_codes):
-        _check(row.adrg in adrgs, lambda i=i, row=row: (
+        _check((row.adrg, row.alt) in rule_rows, lambda i=i, row=row: (
             f"{paths['adrg_codes']}, line {_line_of(tables.adrg_codes, i)}, field 'adrg': "
-            f"unknown ADRG {row.adrg!r}"))
+            f"unknown ADRG rule {row.adrg!r} alt {row.alt}"))
     splits: dict[str, list[DrgRow]] = {}
     for i, row in enumerate(tables.drg):
         _check(row.adrg in adrgs, lambda i=i, row=row: (
             f"{paths['drg']}, line {_line_of(tables.drg, i)}, field 'adrg': "
             f"unknown ADRG {row.adrg!r}"))
         splits.setdefault(row.adrg, []).append(row)
-    for adrg, row in adrgs.items():
+    for adrg in adrgs:
         sequence = sorted(splits.get(adrg, []), key=lambda r: r.order_in_adrg)
         _check(bool(sequence), lambda adrg=adrg: f"{paths['drg']}: ADRG {adrg} has no DRG")
+        # The last split must not need a CC/MCC; age or LOS bounds may remain (Beijing 2022's
+        # RC1/RE1): a claim outside every bound gets the 3-character ADRG code as its DRG.
         _check(sequence[-1].split_kind == "none", lambda adrg=adrg: (
             f"{paths['drg']}: the last split of ADRG {adrg} must have split_kind 'none' "
-            "(every split sequence must end unconditionally)"))
-        del row
+            "(every split sequence must end without a CC/MCC condition)"))
 
 
 def load_tables(rule_set: ResolvedRuleSet) -> RuleTables:
