@@ -85,9 +85,12 @@ def main() -> None:
               help="Where rejected rows go (default: OUT with '.rejects' before the extension).")
 @click.option("--evidence/--no-evidence", default=False, show_default=True,
               help="Also write the evidence columns (entered MDCs, matched codes, CC/MCC).")
+@click.option("--keep-input", is_flag=True,
+              help="Carry the normalised input columns (costs, dates, hospital, ...) after the "
+                   "results, as `drg pay` and `drg audit` need them.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
 def group(input_path: Path, output: Path, rules_id: str, rejects_path: Path | None,
-          evidence: bool, quiet: bool) -> None:
+          evidence: bool, keep_input: bool, quiet: bool) -> None:
     """Group the claims in IN and write one result row per claim to OUT.
 
     Rows that cannot be read (missing or duplicate claim id, unparseable number or date,
@@ -108,7 +111,7 @@ def group(input_path: Path, output: Path, rules_id: str, rejects_path: Path | No
             run = group_table(raw, rules, evidence=evidence,
                               progress=lambda done: progress.advance(task, done))
         output.parent.mkdir(parents=True, exist_ok=True)
-        write_table(run.results, output)
+        write_table(run.results_with_input() if keep_input else run.results, output)
         written_rejects: Path | None = None
         if run.rejects.num_rows or rejects_path is not None:
             written_rejects = rejects_path or _default_rejects_path(output)

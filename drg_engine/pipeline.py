@@ -29,6 +29,14 @@ class GroupRun:
     ignored_columns: list[str]
     rules: CompiledRules
 
+    def results_with_input(self) -> pa.Table:
+        """The results with the clean input columns after them (claim_id once)."""
+        carried = self.clean.drop_columns(["claim_id"])
+        table = self.results
+        for name in carried.column_names:
+            table = table.append_column(carried.field(name), carried.column(name))
+        return table
+
     def __post_init__(self) -> None:
         if self.results.num_rows + self.rejects.num_rows != self.input_rows:
             raise AssertionError(
