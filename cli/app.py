@@ -22,6 +22,7 @@ from drg_engine.explain import explain_file
 from drg_engine.io import read_claims, write_table
 from drg_engine.pipeline import GroupRun, group_table, resolve_rules
 from drg_engine.rules import available_rule_sets
+from drg_engine.selection import AUTO
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -39,7 +40,7 @@ def _default_rejects_path(output: Path) -> Path:
 
 def _summary(run: GroupRun, seconds: float, output: Path, rejects_path: Path | None) -> Table:
     statuses = Counter(run.results.column("status").to_pylist())
-    table = Table(title=f"drg group: {run.input_rows:,} rows, rule set {run.rules.rule_set_id}")
+    table = Table(title=f"drg group: {run.input_rows:,} rows, rule set {run.rule_set_label}")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_column("share", justify="right")
@@ -80,7 +81,8 @@ def main() -> None:
               help="Results file; the format follows the extension "
                    "(.parquet, .arrow/.ipc/.feather, .jsonl/.ndjson, .csv).")
 @click.option("--rules", "rules_id", default="chs_drg_1_1", show_default=True,
-              help="Rule-set id under grouper_rules/ or a rule-set folder.")
+              help="Rule-set id under grouper_rules/, a rule-set folder, or 'auto' to pick per "
+                   "claim by region and discharge date (grouper_rules/registry.toml).")
 @click.option("--rejects", "rejects_path", type=click.Path(path_type=Path),
               help="Where rejected rows go (default: OUT with '.rejects' before the extension).")
 @click.option("--evidence/--no-evidence", default=False, show_default=True,
@@ -100,7 +102,7 @@ def group(input_path: Path, output: Path, rules_id: str, rejects_path: Path | No
     console = Console(stderr=True)
     started = time.perf_counter()
     try:
-        rules = resolve_rules(rules_id)
+        rules = rules_id if rules_id == AUTO else resolve_rules(rules_id)
         raw = read_claims(input_path)
         show_progress = not quiet and console.is_terminal
         with Progress(

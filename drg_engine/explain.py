@@ -18,6 +18,7 @@ from drg_engine.grouping.drg import REASONS
 from drg_engine.io import read_claims
 from drg_engine.pipeline import group_table
 from drg_engine.rules import CompiledRules
+from drg_engine.selection import NO_RULE_SET, SELECTION_REASONS
 
 CONDITION_WORDS: dict[str, str] = {
     "pdx": "the principal diagnosis is on the ADRG's diagnosis list",
@@ -215,7 +216,13 @@ def explain_table(raw: pa.Table, claim_id: str, rules: str | Path | CompiledRule
     if pc.any(clean_rows).as_py():
         claim = run.clean.filter(clean_rows).slice(0, 1).to_pylist()[0]
         result = run.results.filter(pc.equal(run.results.column("claim_id"), claim_id))
-        return render(claim, result.to_pylist()[0], run.rules)
+        row = result.to_pylist()[0]
+        if row["status"] == NO_RULE_SET:
+            return (
+                f"Claim {claim_id} was not grouped: no rule set was selected for it.\n"
+                f"  {row['reason']}: {SELECTION_REASONS[row['reason']]}"
+            )
+        return render(claim, row, run.rule_sets[row["rule_set"]])
     rejected = run.rejects.filter(pc.equal(run.rejects.column("claim_id"), claim_id)).to_pylist()
     if rejected:
         row = rejected[0]

@@ -26,6 +26,7 @@ CLAIM_SCHEMA = pa.schema(
         pa.field("claim_id", pa.string(), nullable=False),
         pa.field("patient_id", pa.string()),
         pa.field("hospital_id", pa.string()),
+        pa.field("region", pa.string()),
         pa.field("dept", pa.string()),
         pa.field("discharge_way", pa.string()),
         pa.field("sex", pa.int8()),
@@ -67,6 +68,12 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
         "hospital_id", "hospital", "hospital_code", "provider_id", "facility_id",
         "fixmedins_code", "定点医药机构编号", "定点医疗机构编号", "医疗机构编码", "医疗机构代码",
         "机构编码", "医院编码",
+    ),
+    # The pooling region where the stay is settled (就医地医保区划, an administrative-division
+    # code such as 110105); `--rules auto` picks the rule set by it and the discharge date.
+    "region": (
+        "region", "region_code", "admdvs", "mdtrt_area_admvs", "就医地医保区划", "医保区划",
+        "统筹区", "统筹区编码",
     ),
     "dept": (
         "dept", "department", "discharge_dept", "dept_code", "dscg_caty", "出院科别", "科室",

@@ -27,7 +27,7 @@ from drg_engine.schema import (
     resolve_columns,
 )
 
-TEXT_COLUMNS = ("claim_id", "patient_id", "hospital_id", "dept", "discharge_way")
+TEXT_COLUMNS = ("claim_id", "patient_id", "hospital_id", "region", "dept", "discharge_way")
 # Checked for BAD_NUMBER in this order; the first bad one is reported.
 NUMBER_COLUMNS = (
     "age_years",

@@ -41,6 +41,7 @@ def test_claim_schema_is_the_documented_contract() -> None:
         ("claim_id", pa.string()),
         ("patient_id", pa.string()),
         ("hospital_id", pa.string()),
+        ("region", pa.string()),
         ("dept", pa.string()),
         ("discharge_way", pa.string()),
         ("sex", pa.int8()),

@@ -47,6 +47,9 @@ class Manifest(BaseModel):
     scheme: str
     version: str
     region: str
+    # Administrative-division code prefixes (行政区划, e.g. "11" Beijing) the rule set applies
+    # to; empty means national: any region without a regional rule set of its own.
+    region_codes: list[str] = []
     title: str
     effective_from: date
     effective_to: date | None = None
