@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 from click.testing import CliRunner
-
 from drg_engine.cli.app import main
+
 from drg_engine.io import write_table
 from drg_engine.pipeline import group_table
 from drg_engine.selection import load_registry
