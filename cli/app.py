@@ -21,8 +21,10 @@ from drg_engine.errors import DrgEngineError
 from drg_engine.explain import explain_file
 from drg_engine.io import read_claims, write_table
 from drg_engine.pipeline import GroupRun, group_table, resolve_rules
-from drg_engine.rules import available_rule_sets
 from drg_engine.selection import AUTO
+
+from .impact import impact
+from .rules import rules
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -139,17 +141,5 @@ def explain(input_path: Path, claim_id: str, rules_id: str) -> None:
         _fail(str(exc))
 
 
-@main.group()
-def rules() -> None:
-    """Rule sets under grouper_rules/."""
-
-
-@rules.command("list")
-def rules_list() -> None:
-    """List the available rule sets."""
-    try:
-        for rule_set_id in available_rule_sets():
-            compiled = resolve_rules(rule_set_id)
-            click.echo(f"{rule_set_id:20} {compiled.title}")
-    except DrgEngineError as exc:
-        _fail(str(exc))
+main.add_command(rules)
+main.add_command(impact)
