@@ -132,12 +132,37 @@ def _flatten(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return offsets - offsets[0], column.flatten()
 
 
-def _codes(offsets: np.ndarray, values: pa.Array, universe: pa.Array) -> _Codes:
+def _codes(offsets: np.ndarray, values: pa.Array, ids: np.ndarray) -> _Codes:
     counts = np.diff(offsets)
     claim_of = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     is_first = np.zeros(len(values), dtype=bool)
     is_first[offsets[:-1][counts > 0]] = True
-    return _Codes(offsets, values, _encode(values, universe), claim_of, is_first)
+    return _Codes(offsets, values, ids, claim_of, is_first)
+
+
+_ID_COLUMNS = {"diagnoses": ("_dx_ids", "dx"), "procedures": ("_px_ids", "px")}
+
+
+def _with_code_ids(table: pa.Table, rules: CompiledRules) -> pa.Table:
+    """Encode every code of the batch once (one hash lookup per code) before chunking."""
+    for column, (id_column, kind) in _ID_COLUMNS.items():
+        offsets, values = _flatten(table.column(column))
+        ids = _encode(values, _universe_array(rules, kind))
+        table = table.append_column(
+            id_column,
+            pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(ids)),
+        )
+    return table
+
+
+def _chunk_codes(batch: pa.Table, column: str, rules: CompiledRules) -> _Codes:
+    offsets, values = _flatten(batch.column(column))
+    id_column, kind = _ID_COLUMNS[column]
+    if id_column in batch.column_names:
+        ids = np.asarray(_flatten(batch.column(id_column))[1], dtype=np.int32)
+    else:
+        ids = _encode(values, _universe_array(rules, kind))
+    return _codes(offsets, values, ids)
 
 
 def _segment_reduce(ufunc: np.ufunc, values: np.ndarray, claims: np.ndarray, n: int) -> np.ndarray:
@@ -210,22 +235,48 @@ def _lowest_set_bit(bits: np.ndarray) -> np.ndarray:
     return winner
 
 
-def _string_lookup(labels: list[str | None], index: np.ndarray) -> pa.Array:
-    return pa.array(labels, type=pa.string()).take(pa.array(index, type=pa.int32()))
+_LABEL_ARRAYS: dict[tuple[str, str], pa.Array] = {}
+
+
+def _labels(rules: CompiledRules, name: str) -> pa.Array:
+    """The output labels of one result column, indexed by the codes the kernel computes."""
+    key = (rules.content_hash, name)
+    if key not in _LABEL_ARRAYS:
+        n_mdc = len(rules.mdc_codes)
+        labels: list[str | None] = {
+            "status": lambda: STATUSES,
+            "mdc": lambda: [*rules.mdc_codes, "0000"],
+            "adrg": lambda: [*rules.candidate_codes, "00"],
+            "drg": lambda: [*rules.drg_codes, "0000", *rules.qy_drg_codes,
+                            *rules.candidate_codes],
+            "drg_name": lambda: [*rules.drg_names, None, *([None] * n_mdc),
+                                 *(rules.adrg_names.get(c) for c in rules.candidate_codes)],
+            "severity": lambda: [*SEVERITY_LABELS, None],
+            "reason": lambda: [code or None for code in REASON_CODES],
+            "rule_set": lambda: [rules.rule_set_id],
+        }[name]()
+        _LABEL_ARRAYS[key] = pa.array(labels, type=pa.string())
+    return _LABEL_ARRAYS[key]
+
+
+def _string_lookup(labels: pa.Array, index: np.ndarray) -> pa.Array:
+    return labels.take(pa.array(index, type=pa.int32()))
 
 
 def _group_chunk(batch: pa.Table, rules: CompiledRules, evidence: bool) -> pa.Table:
     n = batch.num_rows
-    dx_offsets, dx_values = _flatten(batch.column("diagnoses"))
-    px_offsets, px_values = _flatten(batch.column("procedures"))
-
     zd_unmapped = np.zeros(n, dtype=bool)
     ss_unmapped = np.zeros(n, dtype=bool)
     if rules.code_conversion:
+        dx_offsets, dx_values = _flatten(batch.column("diagnoses"))
+        px_offsets, px_values = _flatten(batch.column("procedures"))
         dx_offsets, dx_values, zd_unmapped = _map_codes(dx_offsets, dx_values, rules.dx_map)
         px_offsets, px_values, ss_unmapped = _map_codes(px_offsets, px_values, rules.px_map)
-    dx = _codes(dx_offsets, dx_values, _universe_array(rules, "dx"))
-    px = _codes(px_offsets, px_values, _universe_array(rules, "px"))
+        dx = _codes(dx_offsets, dx_values, _encode(dx_values, _universe_array(rules, "dx")))
+        px = _codes(px_offsets, px_values, _encode(px_values, _universe_array(rules, "px")))
+    else:
+        dx = _chunk_codes(batch, "diagnoses", rules)
+        px = _chunk_codes(batch, "procedures", rules)
 
     sex = _numeric(batch, "sex", np.int8, -1)
     age = _numeric(batch, "age_years", np.float64, np.nan)
@@ -406,20 +457,14 @@ def _group_chunk(batch: pa.Table, rules: CompiledRules, evidence: bool) -> pa.Ta
 
     columns: dict[str, pa.Array] = {
         "claim_id": batch.column("claim_id").combine_chunks(),
-        "status": _string_lookup(STATUSES, status),
-        "mdc": _string_lookup([*rules.mdc_codes, "0000"], winner_mdc),
-        "adrg": _string_lookup([*rules.candidate_codes, "00"], adrg_index),
-        "drg": _string_lookup(
-            [*rules.drg_codes, "0000", *rules.qy_drg_codes, *rules.candidate_codes], drg_index
-        ),
-        "drg_name": _string_lookup(
-            [*rules.drg_names, None, *([None] * n_mdc),
-             *(rules.adrg_names.get(code) for code in rules.candidate_codes)],
-            drg_index,
-        ),
-        "severity": _string_lookup([*SEVERITY_LABELS, None], severity_index),
-        "reason": _string_lookup([code or None for code in REASON_CODES], reason),
-        "rule_set": _string_lookup([rules.rule_set_id], np.zeros(n, dtype=np.int32)),
+        "status": _string_lookup(_labels(rules, "status"), status),
+        "mdc": _string_lookup(_labels(rules, "mdc"), winner_mdc),
+        "adrg": _string_lookup(_labels(rules, "adrg"), adrg_index),
+        "drg": _string_lookup(_labels(rules, "drg"), drg_index),
+        "drg_name": _string_lookup(_labels(rules, "drg_name"), drg_index),
+        "severity": _string_lookup(_labels(rules, "severity"), severity_index),
+        "reason": _string_lookup(_labels(rules, "reason"), reason),
+        "rule_set": _string_lookup(_labels(rules, "rule_set"), np.zeros(n, dtype=np.int32)),
     }
     if not evidence:
         return pa.Table.from_pydict(columns, schema=RESULT_SCHEMA)
@@ -497,6 +542,8 @@ def group_batch(
     schema = EVIDENCE_SCHEMA if evidence else RESULT_SCHEMA
     if table.num_rows == 0:
         return schema.empty_table()
+    if not rules.code_conversion:
+        table = _with_code_ids(table, rules)
     parts = []
     for start in range(0, table.num_rows, CHUNK_ROWS):
         parts.append(_group_chunk(table.slice(start, CHUNK_ROWS), rules, evidence))
