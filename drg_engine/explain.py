@@ -145,6 +145,13 @@ def render(claim: dict[str, Any], result: dict[str, Any], rules: CompiledRules) 
         )
 
     lines += ["", "1. Validation"]
+    if result["reason"] == "LOS_MISSING":
+        entered = ", ".join(result["mdcs_entered"]) or "none"
+        lines.append(
+            f"  passed; MDCs entered: {entered}. The ADRG that matched splits its DRGs by "
+            "length of stay, and the claim has none (LOS_MISSING); not grouped."
+        )
+        return "\n".join(lines)
     if status == "CHECK_FAILED" or status.endswith("NOT_MAPPING"):
         lines.append(f"  failed: {REASONS[result['reason']]} ({result['reason']}); not grouped.")
         return "\n".join(lines)
@@ -195,14 +202,14 @@ def render(claim: dict[str, Any], result: dict[str, Any], rules: CompiledRules) 
     lines += ["", f"5. DRG (splits of {adrg}, tried in order)"]
     for split in rules.drg_splits[adrg]:
         marker = "  <- chosen" if split.drg == result["drg"] else ""
-        conditions = [SPLIT_WORDS[split.split_kind]]
+        conditions = [] if split.split_kind == "none" else [SPLIT_WORDS[split.split_kind]]
         if split.max_age_years is not None:
             conditions.append(f"age <= {split.max_age_years:g} years")
         if split.min_los_days is not None:
             conditions.append(f"length of stay >= {split.min_los_days} days")
         if split.max_los_days is not None:
             conditions.append(f"length of stay < {split.max_los_days} days")
-        lines.append(f"  {split.drg} ({', '.join(conditions)}){marker}")
+        lines.append(f"  {split.drg} ({', '.join(conditions) or SPLIT_WORDS['none']}){marker}")
         if marker:
             break
     if result["drg"] == adrg:

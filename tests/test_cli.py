@@ -129,3 +129,33 @@ def test_rules_list() -> None:
     result = CliRunner().invoke(main, ["rules", "list"])
     assert result.exit_code == 0
     assert "chs_drg_1_1 " in result.output and "chs_drg_1_1_qy" in result.output
+
+
+def test_beijing_length_of_stay_splits_group_and_explain(tmp_path: Path) -> None:
+    # RC1 (Beijing 2022, main procedure 92.2200) splits by LOS: RC12 >= 13 days, RC14 [6, 13),
+    # RC16 [2, 6), RC18 [1, 2); no split holds at 0 days, so the DRG is the ADRG code RC1.
+    path = tmp_path / "rc.csv"
+    path.write_text(
+        "claim_id,sex,age,los_days,dx,px\n"
+        "rc-13,1,60,13,C90.000x031,92.2200\nrc-12,1,60,12,C90.000x031,92.2200\n"
+        "rc-0,1,60,0,C90.000x031,92.2200\nrc-none,1,60,,C90.000x031,92.2200\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.parquet"
+    runner = CliRunner()
+    result = runner.invoke(main, ["group", str(path), "-o", str(out), "--rules", "beijing_2022"])
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["status"], r["drg"], r["reason"]) for r in rows] == [
+        ("SUCCESS", "RC12", None), ("SUCCESS", "RC14", None), ("SUCCESS", "RC1", None),
+        ("CHECK_FAILED", "0000", "LOS_MISSING"),
+    ]
+    twelve = runner.invoke(main, ["explain", str(path), "--claim", "rc-12", "--rules",
+                                  "beijing_2022"]).output
+    assert "RC14 (length of stay >= 6 days, length of stay < 13 days)  <- chosen" in twelve
+    zero = runner.invoke(main, ["explain", str(path), "--claim", "rc-0", "--rules",
+                                "beijing_2022"]).output
+    assert "no split held, so the DRG is the ADRG code RC1" in zero
+    missing = runner.invoke(main, ["explain", str(path), "--claim", "rc-none", "--rules",
+                                   "beijing_2022"]).output
+    assert "MDCs entered: MDCR" in missing and "LOS_MISSING" in missing
