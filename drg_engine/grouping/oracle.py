@@ -1,16 +1,31 @@
-"""Slow, literal, per-claim reference implementation of the CHS-DRG 1.1 grouping algorithm.
+"""Slow, literal, per-claim reference implementation of the CHS-DRG grouping algorithm.
 
 This module exists ONLY to cross-check the fast vectorized grouper and to verify generated
 sample claims. It is not part of the production path: it evaluates one claim at a time with
 plain Python sets and dictionaries, following ``shared/reference/chs_drg_1_1/README.md`` step by
 step (conversion §3, validation §4, MDC loop §5.1, ADRG conditions §5.2, QY §5.3, splits §5.4)
-together with the project decisions that override the reference's quirks:
+and the format extensions of the CHS-DRG 1.0 and Beijing 2022 READMEs (§2 and §3 of each):
+
+* alternative entry rules (column ``alt``): every row of ``adrg.csv`` is one rule row, tried in
+  ``order_in_mdc`` order with its own code lists; all rows of one ADRG share its DRG splits;
+* the secondary-diagnosis list (role ``sdx``), tested position-wise against ``dx[1:]``;
+* the MDC entry kind ``any_dx_in_list`` and the ADRG kinds ``any_px``, ``newborn``,
+  ``birth_weight_newborn``, ``pdx_and_birth_weight_newborn``, ``pdx_and_any_px``, ``any_dx``,
+  ``any_dx_and_main_px``, ``sdx``, ``sdx_and_any_px`` and ``sdx_and_main_px``;
+* split bounds ``max_age_years`` (inclusive), ``min_los_days`` (inclusive) and
+  ``max_los_days`` (exclusive), tested before the split kind; when no split matches, the DRG is
+  the 3-character ADRG code.
+
+Project decisions that override the reference's quirks:
 
 * sex, age and weight are numbers; ``sex`` is 1/2, 0 = present but unrecognised, None = missing;
-* "age == 0" means ``age_years < 1``;
+* "age == 0" means ``age_years < 1``; likewise the integer age compared with ``max_age_years``
+  is ``floor(age_years)``;
 * an empty diagnosis list is rejected (``NO_DIAGNOSIS``);
 * code conversion maps every token at its own position;
-* QY, when the rule set enables it, returns status ``QY`` with drg ``xQY``.
+* QY, when the rule set enables it, returns status ``QY`` with drg ``xQY``;
+* a split with a length-of-stay bound, tested while ``los_days`` is missing (where OpenDRG
+  raises a type error), gives ``CHECK_FAILED`` with reason ``LOS_MISSING``.
 """
 
 from __future__ import annotations
@@ -37,8 +52,11 @@ AGE_MISSING = "AGE_MISSING"
 AGE_DAYS_MISSING = "AGE_DAYS_MISSING"
 BIRTH_WEIGHT_MISSING = "BIRTH_WEIGHT_MISSING"
 NO_DIAGNOSIS = "NO_DIAGNOSIS"
+LOS_MISSING = "LOS_MISSING"
 
-CLAIM_FIELDS = ("sex", "age_years", "age_days", "birth_weight_g", "diagnoses", "procedures")
+CLAIM_FIELDS = (
+    "sex", "age_years", "age_days", "birth_weight_g", "los_days", "diagnoses", "procedures",
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +84,24 @@ class MdcRule:
 
 
 @dataclass(frozen=True)
+class SplitRule:
+    """One row of ``drg.csv``: a DRG of an ADRG, its split kind and its optional bounds."""
+
+    drg: str
+    split_kind: str
+    max_age_years: int | None = None
+    min_los_days: int | None = None
+    max_los_days: int | None = None
+
+    @property
+    def uses_los(self) -> bool:
+        return self.min_los_days is not None or self.max_los_days is not None
+
+
+@dataclass(frozen=True)
 class AdrgRule:
+    """One entry-rule row of ``adrg.csv`` (an ADRG, or one alternative of it)."""
+
     adrg: str
     mdc: str
     order_in_mdc: int
@@ -79,7 +114,14 @@ class AdrgRule:
     px: frozenset[str]
     px2: frozenset[str]
     px_label: dict[str, str]
-    splits: tuple[tuple[str, str], ...]
+    split_rules: tuple[SplitRule, ...]
+    alt: int = 1
+    sdx: frozenset[str] = frozenset()
+
+    @property
+    def splits(self) -> tuple[tuple[str, str], ...]:
+        """(drg, split_kind) of every split, in ``order_in_adrg`` order."""
+        return tuple((split.drg, split.split_kind) for split in self.split_rules)
 
 
 @dataclass
@@ -105,6 +147,7 @@ class Oracle:
         age_years = _get(claim, "age_years")
         age_days = _get(claim, "age_days")
         weight = _get(claim, "birth_weight_g")
+        los = _get(claim, "los_days")
         dx = list(_get(claim, "diagnoses") or [])
         px = list(_get(claim, "procedures") or [])
 
@@ -128,7 +171,7 @@ class Oracle:
                 if self.qy_enabled and position == mdc.qy_after_n_adrgs and self._qy(px):
                     return OracleResult(QY, mdc.mdc, "QY", mdc.qy_drg, "", "")
                 if self._matches(adrg, age_days, weight, dx, px):
-                    return self._split(adrg, dx)
+                    return self._split(adrg, age_years, los, dx)
             if self.qy_enabled and mdc.qy_after_n_adrgs >= len(mdc.adrgs) and self._qy(px):
                 return OracleResult(QY, mdc.mdc, "QY", mdc.qy_drg, "", "")
         return _failure(FAIL, NO_GROUP)
@@ -157,6 +200,8 @@ class Oracle:
         kind = mdc.entry_kind
         if kind == "main_px_in_valid_or":
             return bool(px) and px[0] in self.valid_or
+        if kind == "any_dx_in_list":
+            return any(code in mdc.codes for code in dx)
         if dx[0] not in mdc.codes:
             return False
         if kind == "pdx_in_list":
@@ -185,10 +230,12 @@ class Oracle:
         any_px = any(code in adrg.px for code in px)
         any_px2 = any(code in adrg.px2 for code in px)
         any_dx = any(code in adrg.dx for code in dx)
+        any_sdx = any(code in adrg.sdx for code in dx[1:])
         main_vor = main_px is not None and main_px in self.valid_or
         newborn = age_days is not None and adrg.max_age_days is not None and (
             age_days <= adrg.max_age_days
         )
+        in_band = _weight_in_band(weight, adrg.weight_min, adrg.weight_max)
         if kind == "pdx":
             return pdx_in
         if kind == "main_px":
@@ -207,13 +254,27 @@ class Oracle:
         if kind == "pdx_and_newborn":
             return pdx_in and newborn
         if kind == "any_dx_and_birth_weight_newborn":
-            if not weight:
-                return False
-            if adrg.weight_min is not None and weight < adrg.weight_min:
-                return False
-            if adrg.weight_max is not None and weight >= adrg.weight_max:
-                return False
-            return any_dx and newborn
+            return in_band and any_dx and newborn
+        if kind == "pdx_and_birth_weight_newborn":
+            return in_band and pdx_in and newborn
+        if kind == "birth_weight_newborn":
+            return in_band and newborn
+        if kind == "newborn":
+            return newborn
+        if kind == "any_px":
+            return any_px
+        if kind == "pdx_and_any_px":
+            return pdx_in and any_px
+        if kind == "any_dx":
+            return any_dx
+        if kind == "any_dx_and_main_px":
+            return any_dx and main_in
+        if kind == "sdx":
+            return any_sdx
+        if kind == "sdx_and_any_px":
+            return any_sdx and any_px
+        if kind == "sdx_and_main_px":
+            return any_sdx and main_in
         if kind == "always":
             return True
         if kind == "main_px_in_valid_or":
@@ -227,9 +288,21 @@ class Oracle:
     def _qy(self, px: list[str]) -> bool:
         return any(code in self.valid_or for code in px)
 
-    def _split(self, adrg: AdrgRule, dx: list[str]) -> OracleResult:
+    def _split(
+        self, adrg: AdrgRule, age_years: float, los: int | None, dx: list[str]
+    ) -> OracleResult:
         severity = self.severity(dx)
-        for drg, split_kind in adrg.splits:
+        for split in adrg.split_rules:
+            drg, split_kind = split.drg, split.split_kind
+            if split.max_age_years is not None and math.floor(age_years) > split.max_age_years:
+                continue
+            if split.uses_los:
+                if los is None:
+                    return _failure(CHECK_FAILED, LOS_MISSING)
+                if split.min_los_days is not None and los < split.min_los_days:
+                    continue
+                if split.max_los_days is not None and los >= split.max_los_days:
+                    continue
             if split_kind == "none":
                 ok = True
             elif split_kind == "mcc":
@@ -248,6 +321,15 @@ def _get(claim: Mapping[str, Any] | object, name: str) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
+
+
+def _weight_in_band(weight: float | None, low: float | None, high: float | None) -> bool:
+    """Birth weight truthy (0 and missing fail) and ``low <= weight < high``; empty bounds pass."""
+    if not weight:
+        return False
+    if low is not None and weight < low:
+        return False
+    return high is None or weight < high
 
 
 def _failure(status: str, reason: str) -> OracleResult:
@@ -289,11 +371,12 @@ def claim_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Canonical oracle input from a typed claim record (e.g. a row of a synth table).
 
     A sex other than 1/2 becomes 0 ("present but unrecognised"); missing lists become empty.
+    ``los_days`` is carried over only when the record has that field.
     """
     sex = _get(record, "sex")
     if sex is not None:
         sex = int(sex) if sex in (1, 2) else 0
-    return {
+    claim: dict[str, Any] = {
         "sex": sex,
         "age_years": _get(record, "age_years"),
         "age_days": _get(record, "age_days"),
@@ -301,11 +384,26 @@ def claim_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
         "diagnoses": list(record.get("diagnoses") or []),
         "procedures": list(record.get("procedures") or []),
     }
+    if "los_days" in record:
+        los = _get(record, "los_days")
+        claim["los_days"] = None if los is None else int(los)
+    return claim
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def _opt(row: Mapping[str, str | None], column: str) -> str:
+    """An optional column's text; a column the file does not have reads as empty."""
+    return (row.get(column) or "").strip()
+
+
+def _alt(row: Mapping[str, str | None]) -> int:
+    """The ``alt`` number of a rule or code row; a missing or empty column means 1."""
+    text = _opt(row, "alt")
+    return int(text) if text else 1
 
 
 def _int_or_none(text: str) -> int | None:
@@ -348,24 +446,33 @@ def load_oracle(rule_dir: Path) -> Oracle:
         if row["trauma_region"]:
             trauma.setdefault(row["mdc"], {})[row["code"]] = row["trauma_region"]
 
-    codes: dict[tuple[str, str], set[str]] = {}
-    labels: dict[str, dict[str, str]] = {}
+    codes: dict[tuple[str, int, str], set[str]] = {}
+    labels: dict[tuple[str, int], dict[str, str]] = {}
     for row in table("adrg_codes"):
-        codes.setdefault((row["adrg"], row["role"]), set()).add(row["code"])
-        if row["px_label"] and row["role"] == "px":
-            labels.setdefault(row["adrg"], {}).setdefault(row["code"], row["px_label"])
+        key = (row["adrg"], _alt(row))
+        codes.setdefault((*key, row["role"]), set()).add(row["code"])
+        if _opt(row, "px_label") and row["role"] == "px":
+            labels.setdefault(key, {}).setdefault(row["code"], row["px_label"])
 
-    splits: dict[str, list[tuple[int, str, str]]] = {}
+    splits: dict[str, list[tuple[int, SplitRule]]] = {}
     for row in table("drg"):
-        splits.setdefault(row["adrg"], []).append(
-            (int(row["order_in_adrg"]), row["drg"], row["split_kind"])
-        )
+        splits.setdefault(row["adrg"], []).append((
+            int(row["order_in_adrg"]),
+            SplitRule(
+                drg=row["drg"],
+                split_kind=row["split_kind"],
+                max_age_years=_int_or_none(_opt(row, "max_age_years")),
+                min_los_days=_int_or_none(_opt(row, "min_los_days")),
+                max_los_days=_int_or_none(_opt(row, "max_los_days")),
+            ),
+        ))
 
     adrgs_by_mdc: dict[str, list[AdrgRule]] = {}
     for row in table("adrg"):
-        name = row["adrg"]
+        name, alt = row["adrg"], _alt(row)
         combo = tuple(
-            frozenset(alt.split("+")) for alt in row["px_label_combo"].split(";") if alt
+            frozenset(option.split("+"))
+            for option in _opt(row, "px_label_combo").split(";") if option
         )
         adrgs_by_mdc.setdefault(row["mdc"], []).append(
             AdrgRule(
@@ -374,14 +481,18 @@ def load_oracle(rule_dir: Path) -> Oracle:
                 order_in_mdc=int(row["order_in_mdc"]),
                 cond_kind=row["cond_kind"],
                 label_combo=combo,
-                max_age_days=_int_or_none(row["max_age_days"]),
-                weight_min=_float_or_none(row["birth_weight_min_g"]),
-                weight_max=_float_or_none(row["birth_weight_max_g"]),
-                dx=frozenset(codes.get((name, "dx"), ())),
-                px=frozenset(codes.get((name, "px"), ())),
-                px2=frozenset(codes.get((name, "px2"), ())),
-                px_label=labels.get(name, {}),
-                splits=tuple((drg, kind) for _, drg, kind in sorted(splits.get(name, []))),
+                max_age_days=_int_or_none(_opt(row, "max_age_days")),
+                weight_min=_float_or_none(_opt(row, "birth_weight_min_g")),
+                weight_max=_float_or_none(_opt(row, "birth_weight_max_g")),
+                dx=frozenset(codes.get((name, alt, "dx"), ())),
+                px=frozenset(codes.get((name, alt, "px"), ())),
+                px2=frozenset(codes.get((name, alt, "px2"), ())),
+                px_label=labels.get((name, alt), {}),
+                split_rules=tuple(
+                    split for _, split in sorted(splits.get(name, []), key=lambda s: s[0])
+                ),
+                alt=alt,
+                sdx=frozenset(codes.get((name, alt, "sdx"), ())),
             )
         )
 
