@@ -29,26 +29,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from drg_engine.grouping.oracle import resolve_manifest
+from drg_engine.schema import CLAIM_SCHEMA
 
+# The columns of a generated claims file, in file order; types come from the claim contract.
+_GENERATED_COLUMNS = (
+    "claim_id", "patient_id", "hospital_id", "sex", "age_years", "age_days", "birth_weight_g",
+    "admit_date", "discharge_date", "los_days", "discharge_way", "ventilation_hours", "dept",
+    "diagnoses", "procedures", "total_cost",
+)
 CANONICAL_SCHEMA = pa.schema(
-    [
-        ("claim_id", pa.string()),
-        ("patient_id", pa.string()),
-        ("hospital_id", pa.string()),
-        ("sex", pa.int8()),
-        ("age_years", pa.float64()),
-        ("age_days", pa.int32()),
-        ("birth_weight_g", pa.float64()),
-        ("admit_date", pa.date32()),
-        ("discharge_date", pa.date32()),
-        ("los_days", pa.int32()),
-        ("discharge_way", pa.string()),
-        ("ventilation_hours", pa.float64()),
-        ("dept", pa.string()),
-        ("diagnoses", pa.list_(pa.string())),
-        ("procedures", pa.list_(pa.string())),
-        ("total_cost", pa.decimal128(18, 2)),
-    ]
+    [CLAIM_SCHEMA.field(name).with_nullable(True) for name in _GENERATED_COLUMNS]
 )
 
 INVALID_KINDS = (
