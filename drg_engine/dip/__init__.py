@@ -1,0 +1,27 @@
+"""DIP (按病种分值付费) rule sets and single-disease (按单病种付费) lists.
+
+* ``manifest`` / ``tables`` / ``compiled`` / ``cache`` - DIP rule sets in
+  ``grouper_rules/dip/<id>/``: validated manifest and CSV tables, compiled to integer lookups,
+  cached by content hash;
+* ``specs`` / ``codes`` - the code-spec grammar and per-distinct-code prefix lookups;
+* ``bundle_list`` - single-disease lists in ``grouper_rules/bundles/<id>/``;
+* ``catalogue`` / ``scores`` - building a local catalogue and its scores from history;
+* ``pipeline`` / ``explain`` - the grouping job and the trace of one claim;
+* ``convert`` - the converter of the national DIP 3.0 tables.
+
+The assignment kernels are ``drg_engine.grouping.dip`` and ``drg_engine.grouping.bundles``.
+"""
+
+from drg_engine.dip.bundle_list import BundleList, available_bundle_lists, load_bundle_list
+from drg_engine.dip.cache import load_dip_rules
+from drg_engine.dip.compiled import CompiledDip
+from drg_engine.dip.manifest import available_dip_rule_sets
+
+__all__ = [
+    "BundleList",
+    "CompiledDip",
+    "available_bundle_lists",
+    "available_dip_rule_sets",
+    "load_bundle_list",
+    "load_dip_rules",
+]
