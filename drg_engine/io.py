@@ -127,6 +127,25 @@ def _read_csv(path: Path) -> pa.Table:
     return table.rename_columns(header)
 
 
+def _read_umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = _read_umask()
+
+
+def publish(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move a finished temporary file into place with the permissions of a plain ``open``.
+
+    ``mkstemp`` creates files readable by the owner only; outputs are meant to be shared.
+    """
+    os.chmod(temp, 0o666 & ~_UMASK)
+    os.replace(temp, target)
+
+
 def write_table(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a table in the format its extension implies, atomically.
 
@@ -150,7 +169,7 @@ def write_table(table: pa.Table, path: str | os.PathLike[str]) -> None:
             _as_polars(table).write_ndjson(temp)
         else:
             _write_csv(table, temp, gzip=target.name.lower().endswith(".gz"))
-        os.replace(temp, target)
+        publish(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

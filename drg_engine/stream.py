@@ -58,7 +58,7 @@ import pyarrow.parquet as pq
 
 from drg_engine.errors import InputFileNotFoundError, InputFormatError, OutputPathError
 from drg_engine.grouping.drg import empty_table, group_batch, result_schema
-from drg_engine.io import LIST_SEPARATOR, file_format
+from drg_engine.io import LIST_SEPARATOR, file_format, publish
 from drg_engine.rules import CompiledRules, load_rules
 from drg_engine.schema import (
     CLAIM_SCHEMA,
@@ -953,7 +953,7 @@ class _Sink:
             self._writer.close()
         if self._handle is not None:
             self._handle.close()
-        os.replace(self.temp, self.path)
+        publish(self.temp, self.path)
 
     def abort(self) -> None:
         for closable in (self._writer, self._handle):

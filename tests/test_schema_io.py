@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
+import stat
 from decimal import Decimal
 from pathlib import Path
 
@@ -397,3 +399,11 @@ def test_csv_writes_dates_and_amounts_readably(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     write_table(table, path)
     assert path.read_text(encoding="utf-8").splitlines()[1] == '"1",2024-01-05,12.30'
+
+
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path: Path) -> None:
+    target = tmp_path / "out.parquet"
+    write_table(pa.table({"claim_id": ["a"]}), target)
+    reference = tmp_path / "reference"
+    reference.write_text("x")
+    assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(reference).st_mode)
