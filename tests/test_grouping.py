@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -173,3 +174,21 @@ def test_dictionary_encoded_codes_group_like_plain_strings() -> None:
     as_dictionary = group_batch(plain.set_column(
         plain.schema.get_field_index("diagnoses"), "diagnoses", encoded), rules)
     assert as_dictionary.equals(group_batch(plain, rules))
+
+
+def test_age_split_bound_compares_whole_years() -> None:
+    """'age <= 17' holds at 17 years and 8 months, as the oracle and the coder read it."""
+    from types import SimpleNamespace
+
+    from drg_engine.grouping.drg import _bounded_split
+
+    inf = np.inf
+    rules = SimpleNamespace(
+        drg_codes=["XA11", "XA13"], mdc_codes=["X"],
+        split_drg=np.array([[0, 1]]), split_min_severity=np.array([[0, 0]]),
+        split_max_age=np.array([[17.0, inf]]),
+        split_min_los=np.array([[-inf, -inf]]), split_max_los=np.array([[inf, inf]]),
+    )
+    chosen = _bounded_split(rules, np.array([0, 0, 0]), np.array([0, 0, 0]),
+                            np.array([17.0, 17.7, 18.0]), np.array([3.0, 3.0, 3.0]))
+    assert chosen.tolist() == [0, 0, 1]

@@ -1071,7 +1071,7 @@ def _bounded_split(
             undecided
             & (rules.split_drg[candidate, k] >= 0)
             & (severity >= rules.split_min_severity[candidate, k])
-            & (np.isposinf(max_age) | (age <= max_age))
+            & (np.isposinf(max_age) | (np.floor(age) <= max_age))  # whole years
             & (np.isneginf(min_los) | (los >= min_los))
             & (np.isposinf(max_los) | (los < max_los))
         )
