@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-
 from drg_engine.cli.app import main
+
 from tests.conftest import REPO
 
 SAMPLE = REPO / "sample_claims" / "claims.parquet"
