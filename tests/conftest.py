@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import settings
 
 from drg_engine.grouping.oracle import Oracle, load_oracle
 from drg_engine.rules import CompiledRules, load_rules
 from drg_engine.rules.manifest import locate_rule_set
 from drg_engine.schema import CLAIM_SCHEMA
+
+# In CI the property tests explore the same examples on every run, so a red build is always
+# reproducible (`CI=1 pytest ...`); locally each run explores new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "sample_claims"
