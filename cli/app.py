@@ -15,15 +15,8 @@ import click
 
 from drg_engine.errors import DrgEngineError
 
+from .common import fail
 from .engines import ENGINES, run_group_command
-
-EXIT_OK, EXIT_FAILED = 0, 1
-
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(EXIT_FAILED)
-
 
 # Subcommands in other modules load when used, so `drg group` does not pay for DuckDB, the audit
 # rules or the DIP tables at start-up.
@@ -107,7 +100,7 @@ def group(input_path: Path, output: Path, scheme: str, rules_id: str, dip_rules:
     """
     if scheme == "dip":
         if engine != "local":
-            _fail("--scheme dip runs on --engine local")
+            fail("--scheme dip runs on --engine local")
         from .dip import run_dip_group
 
         run_dip_group(input_path, output, bundles=bundles, rejects_path=rejects_path,
@@ -116,7 +109,7 @@ def group(input_path: Path, output: Path, scheme: str, rules_id: str, dip_rules:
         return
     if bundles is not None:
         if engine != "local":
-            _fail("--bundles runs on --engine local")
+            fail("--bundles runs on --engine local")
         from .whole_file import group_whole_file
 
         group_whole_file(input_path, output, rules_id, bundles, rejects_path, evidence,
@@ -152,6 +145,6 @@ def explain(input_path: Path, claim_id: str, scheme: str, rules_id: str, dip_rul
     try:
         click.echo(explain_file(input_path, claim_id, rules_id))
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 

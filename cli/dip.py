@@ -10,7 +10,6 @@ the rest of ``drg``: 0 ran, 1 could not run (message says what to fix), 2 bad co
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,18 +25,9 @@ from drg_engine.dip.explain import explain_dip_file
 from drg_engine.dip.pipeline import DEFAULT_DIP_RULES, DipRun, dip_group_table, resolve_bundles
 from drg_engine.errors import DrgEngineError
 from drg_engine.grouping.bundles import with_bundles
-from drg_engine.io import read_claims, write_table
+from drg_engine.io import default_rejects_path, read_claims, write_table
 
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
-
-def _rejects_path(output: Path) -> Path:
-    suffixes = "".join(output.suffixes)
-    stem = output.name[: -len(suffixes)] if suffixes else output.name
-    return output.with_name(f"{stem}.rejects{suffixes or '.csv'}")
+from .common import fail
 
 
 def _summary(run: DipRun, seconds: float, output: Path, rejects: Path | None) -> Table:
@@ -88,11 +78,11 @@ def run_dip_group(input_path: Path, output: Path, *, dip_rules: str = DEFAULT_DI
         write_table(run.results_with_input() if keep_input else run.results, output)
         written: Path | None = None
         if run.rejects.num_rows or rejects_path is not None:
-            written = rejects_path or _rejects_path(output)
+            written = rejects_path or default_rejects_path(output)
             written.parent.mkdir(parents=True, exist_ok=True)
             write_table(run.rejects, written)
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if not quiet:
         Console().print(_summary(run, time.perf_counter() - started, output, written))
@@ -104,7 +94,7 @@ def run_dip_explain(input_path: Path, claim_id: str, *, dip_rules: str = DEFAULT
     try:
         click.echo(explain_dip_file(input_path, claim_id, dip_rules, bundles))
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def append_bundles(results: pa.Table, clean: pa.Table, bundles: str) -> pa.Table:
@@ -183,7 +173,7 @@ def build_catalogue_command(history: Path, output: Path, min_cases: int, base: s
                                  region=region, related_uplift=related_uplift,
                                  aux_cv_drop=aux_cv_drop, history_name=history.name)
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     click.echo(
         f"{report.rule_set_id}: {report.core_groups:,} core groups "

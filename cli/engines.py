@@ -21,7 +21,8 @@ from rich.table import Table
 from drg_engine.errors import DrgEngineError
 from drg_engine.stream import StreamSummary, group_file_stream
 
-EXIT_OK, EXIT_FAILED = 0, 1
+from .common import EXIT_FAILED, EXIT_OK
+
 ENGINES = ("local", "dask", "spark")
 
 

@@ -15,10 +15,7 @@ from drg_engine.rules import available_rule_sets, load_rules
 from drg_engine.rules.analysis import diff_rule_sets, load_tables, summarize, validate_rule_set
 from drg_engine.rules.manifest import resolve_rule_set
 
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
+from .common import fail
 
 
 @click.group()
@@ -35,7 +32,7 @@ def rules_list() -> None:
             dates = f"{manifest.effective_from} .. {manifest.effective_to or 'open'}"
             click.echo(f"{rule_set_id:16} {manifest.region:10} {dates:26} {manifest.title}")
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @rules.command("show")
@@ -45,7 +42,7 @@ def rules_show(rule_set: str) -> None:
     try:
         summary = summarize(load_tables(resolve_rule_set(rule_set)))
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     table = Table(title=f"rule set {summary['id']}", show_header=False)
     table.add_column("what")
@@ -73,7 +70,7 @@ def rules_validate(rule_set: str) -> None:
     try:
         load_rules(rule_set)
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(
         f"{report.rule_set_id}: valid; {len(report.unreachable_rules)} unreachable rule rows, "
         f"{len(report.unreachable_drgs)} DRGs that can never be returned, "
@@ -93,7 +90,7 @@ def rules_diff(rule_set_a: str, rule_set_b: str, output: Path | None, limit: int
     try:
         diff = diff_rule_sets(rule_set_a, rule_set_b)
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     console = Console(width=140)
     console.print(f"[bold]{diff.a} -> {diff.b}[/bold]")

@@ -7,33 +7,21 @@ claims next to the results, which the whole-file pipeline keeps.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from drg_engine.errors import DrgEngineError
-from drg_engine.io import read_claims, write_table
+from drg_engine.io import default_rejects_path, read_claims, write_table
 from drg_engine.pipeline import GroupRun, group_table, resolve_rules
 from drg_engine.selection import AUTO
 
+from .common import fail
 from .dip import append_bundles
-
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
-
-
-def _default_rejects_path(output: Path) -> Path:
-    suffixes = "".join(output.suffixes)
-    stem = output.name[: -len(suffixes)] if suffixes else output.name
-    return output.with_name(f"{stem}.rejects{suffixes or '.csv'}")
 
 
 def _summary(run: GroupRun, seconds: float, output: Path, rejects_path: Path | None) -> Table:
@@ -91,11 +79,11 @@ def group_whole_file(input_path: Path, output: Path, rules_id: str, bundles: str
         write_table(run.results_with_input() if keep_input else run.results, output)
         written_rejects: Path | None = None
         if run.rejects.num_rows or rejects_path is not None:
-            written_rejects = rejects_path or _default_rejects_path(output)
+            written_rejects = rejects_path or default_rejects_path(output)
             written_rejects.parent.mkdir(parents=True, exist_ok=True)
             write_table(run.rejects, written_rejects)
     except DrgEngineError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if not quiet:
         Console().print(_summary(run, time.perf_counter() - started, output, written_rejects))

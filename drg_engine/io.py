@@ -146,6 +146,13 @@ def publish(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> Non
     os.replace(temp, target)
 
 
+def default_rejects_path(output: Path) -> Path:
+    """Where rejects go when not named: OUT with ``.rejects`` before its extension(s)."""
+    suffixes = "".join(output.suffixes)
+    stem = output.name[: -len(suffixes)] if suffixes else output.name
+    return output.with_name(f"{stem}.rejects{suffixes or '.csv'}")
+
+
 def write_table(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a table in the format its extension implies, atomically.
 

@@ -58,7 +58,7 @@ import pyarrow.parquet as pq
 
 from drg_engine.errors import InputFileNotFoundError, InputFormatError, OutputPathError
 from drg_engine.grouping.drg import empty_table, group_batch, result_schema
-from drg_engine.io import LIST_SEPARATOR, file_format, publish
+from drg_engine.io import LIST_SEPARATOR, default_rejects_path, file_format, publish
 from drg_engine.rules import CompiledRules, load_rules
 from drg_engine.schema import (
     CLAIM_SCHEMA,
@@ -1160,12 +1160,6 @@ def _ordered(tasks: Iterable[Callable[[], Any]], workers: int) -> Iterator[Any]:
         yield from pool.ordered(tasks)
 
 
-def _default_rejects_path(output: Path) -> Path:
-    suffixes = "".join(output.suffixes)
-    stem = output.name[: -len(suffixes)] if suffixes else output.name
-    return output.with_name(f"{stem}.rejects{suffixes or '.csv'}")
-
-
 def group_file_stream(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
@@ -1266,7 +1260,7 @@ def write_batches(
             if batch.rejects.num_rows:
                 if rejects_sink is None:
                     rejects_sink = _Sink(Path(rejects_path) if rejects_path
-                                         else _default_rejects_path(output))
+                                         else default_rejects_path(output))
                 rejects_sink.write(batch.rejects)
             summary.add(batch, batch.input_rows)
             used.update(dict.fromkeys(batch.rule_sets))
