@@ -51,6 +51,17 @@ def file_format(path: str | os.PathLike[str]) -> str:
     )
 
 
+def claims_file(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    """The path of an existing claims file and its format; a clear error otherwise."""
+    source = Path(path)
+    kind = file_format(source)
+    if not source.exists():
+        raise InputFileNotFoundError(f"claims file not found: {source}")
+    if source.is_dir():
+        raise InputFormatError(f"{source} is a folder; give the path of a claims file")
+    return source, kind
+
+
 def read_claims(path: str | os.PathLike[str]) -> pa.Table:
     """Read a claims file into an Arrow table.
 
@@ -58,12 +69,7 @@ def read_claims(path: str | os.PathLike[str]) -> pa.Table:
     `InputFormatError` for an unsupported extension or unreadable content and
     `InputFileNotFoundError` for a missing file.
     """
-    source = Path(path)
-    kind = file_format(source)
-    if not source.exists():
-        raise InputFileNotFoundError(f"claims file not found: {source}")
-    if source.is_dir():
-        raise InputFormatError(f"{source} is a folder; give the path of a claims file")
+    source, kind = claims_file(path)
     readers: dict[str, Callable[[Path], pa.Table]] = {
         "parquet": pq.read_table,
         "ipc": _read_ipc,

@@ -56,9 +56,15 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from drg_engine.errors import InputFileNotFoundError, InputFormatError, OutputPathError
+from drg_engine.errors import InputFormatError, OutputPathError
 from drg_engine.grouping.drg import empty_table, group_batch, result_schema
-from drg_engine.io import LIST_SEPARATOR, default_rejects_path, file_format, publish
+from drg_engine.io import (
+    LIST_SEPARATOR,
+    claims_file,
+    default_rejects_path,
+    file_format,
+    publish,
+)
 from drg_engine.rules import CompiledRules, load_rules
 from drg_engine.schema import (
     CLAIM_SCHEMA,
@@ -886,12 +892,7 @@ _SOURCES: dict[str, Callable[[Path, int], _Source]] = {
 
 def open_source(path: str | os.PathLike[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> _Source:
     """The batches of a claims file (format by extension, as ``io.read_claims``)."""
-    source = Path(path)
-    kind = file_format(source)
-    if not source.exists():
-        raise InputFileNotFoundError(f"claims file not found: {source}")
-    if source.is_dir():
-        raise InputFormatError(f"{source} is a folder; give the path of a claims file")
+    source, kind = claims_file(path)
     try:
         return _SOURCES[kind](source, batch_rows)
     except (pa.ArrowException, pl.exceptions.PolarsError, OSError, ValueError) as exc:
