@@ -12,14 +12,18 @@ median reported:
 * ``dip``      - ``dip_batch`` with the shipped ``dip3_national_partial`` rule set;
 * ``dip_built``- ``dip_batch`` with a catalogue built by ``build_catalogue`` from a separate
   generated history of ``--history`` claims (thousands of core groups, many candidates);
+* ``dip_cold`` - ``dip`` on a copy of the rule set that has met no code yet (the facts of every
+  distinct code are worked out in the run: the first batch of a job);
 * ``bundles``  - ``bundle_batch`` with the shipped single-disease list.
 
-It prints claims/s per step and the DIP/DRG ratio (the issue asks for at least 0.5).
+It prints claims/s per step and the ratio to DRG (the issue asks for at least 0.5; the
+targets set for this work: 0.6 for ``dip``, 0.5 for ``dip_built``).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import statistics
 import tempfile
@@ -83,10 +87,12 @@ def main() -> None:
             "drg": lambda: group_batch(clean, drg_rules),
             "dip": lambda: dip_batch(clean, national),
             "dip_built": lambda: dip_batch(clean, built),
+            # Known codes belong to the rule-set object: a copy starts without any.
+            "dip_cold": lambda: dip_batch(clean, copy.copy(national)),
             "bundles": lambda: bundle_batch(clean, bundles),
         }
         for step in steps.values():
-            step()  # warm: kernel tables and label arrays
+            step()  # warm: kernel tables, label arrays and the rule sets' known codes
         # Round-robin, so that every step sees the same share of a shared machine's load.
         times: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(args.repeat):

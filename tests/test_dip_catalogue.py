@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from drg_engine.dip.cache import compile_dip_rule_set
@@ -18,6 +19,7 @@ from drg_engine.dip.codes import code_list, normalised_dx, normalised_px
 from drg_engine.dip.manifest import resolve_dip_rule_set
 from drg_engine.dip.scores import group_scores
 from drg_engine.grouping.dip import dip_batch, procedure_treatment
+from drg_engine.payment.calibration import CalibrationOptions, calibrate
 from drg_engine.payment.models import DipAuxiliaryRow, DipScoreRow
 from drg_engine.rules.manifest import locate_rule_set
 from drg_engine.synth import generate_claims
@@ -138,6 +140,35 @@ def test_catalogue_scores_and_payment_tables(built):
     assert len(aux) == report.auxiliary_rows
     manifest = (folder / "manifest.toml").read_text(encoding="utf-8")
     assert 'comprehensive = "listed"' in manifest and 'id = "local_2026"' in manifest
+
+
+def test_catalogue_scores_are_what_payment_calibration_computes(history, built):
+    """One computation (drg_engine.payment.group_averages): payment calibration of the history
+    as the catalogue grouped it gives the catalogue's scores, average costs and M."""
+    folder, report = built
+    clean = normalize_claims(history).clean
+    result = dip_batch(clean, compile_dip_rule_set(resolve_dip_rule_set(folder)))
+    grouped = pc.equal(result.column("dip_status").cast(pa.string()), "GROUPED")
+    grouped_history = pa.table({
+        "claim_id": clean.column("claim_id"),
+        "dip_group": pc.if_else(grouped, result.column("dip_group"), None),
+        "discharge_date": clean.column("discharge_date"),
+        "total_cost": clean.column("total_cost"),
+    })
+    calibration = calibrate(grouped_history, CalibrationOptions(
+        scheme="DIP", year_weights=(Decimal(1), Decimal(2), Decimal(7)),
+        trim_method="quantile", trim_value=Decimal("0.025"), trim_scope="cell", min_cases=1,
+        small_groups="flag"))
+    calibrated = {g.group: g for g in calibration.groups}
+    with (folder / "groups.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["group_code"] for r in rows} == set(calibrated)
+    for row in rows:
+        group = calibrated[row["group_code"]]
+        assert (Decimal(row["score"]), Decimal(row["average_cost"])) == (
+            group.value, group.average_cost)
+    assert report.overall_average == calibration.overall_average
+    assert report.years == tuple(calibration.year_weights)
 
 
 def test_related_procedure_group_needs_ten_percent_more_cost(tmp_path: Path):

@@ -89,6 +89,37 @@ def test_trimming_drops_the_tails_of_each_group() -> None:
 
 
 
+def test_fences_over_all_years_are_the_yearly_fences_when_there_is_one_year() -> None:
+    rng = np.random.default_rng(7)
+    cases = [(f"G{g}11", 2024, str(D(int(c)).scaleb(-2)))
+             for g, n in enumerate((3, 15, 40, 41, 100, 333))
+             for c in np.round(rng.lognormal(9, 0.6, n) * 100)]
+    cases += [("T011", 2024, "1000")] * 30 + [("T011", 2024, "1250")] * 10  # ties at Q1, Q3
+    for method, value in (("iqr", D("1.5")), ("iqr", D("0.3")), ("quantile", D("0.025")),
+                          ("quantile", D("0.1")), ("none", D(0))):
+        per_year, over_years = (calibrate(history(cases), CalibrationOptions(
+            trim_method=method, trim_value=value, trim_scope=scope, min_cases=1))
+            for scope in ("cell_year", "cell"))
+        assert over_years.groups == per_year.groups
+        assert (over_years.overall_average, over_years.unit_value) == (
+            per_year.overall_average, per_year.unit_value)
+
+
+def test_fences_over_all_years_trim_an_outlier_of_a_small_newest_year() -> None:
+    # Weights 2:7 give the newest year 7/9: an outlier among its 3 cases is no outlier within
+    # the year (nothing is, in 3 cases), but it is among the group's 43 cases of both years.
+    cases = ([("GG11", 2023, "1000")] * 20 + [("GG11", 2023, "1100")] * 20
+             + [("GG11", 2024, "1000"), ("GG11", 2024, "1100"), ("GG11", 2024, "90000")])
+    options = {"year_weights": (D(2), D(7)), "trim_method": "quantile",
+               "trim_value": D("0.025"), "min_cases": 1}
+    per_year = calibrate(history(cases), CalibrationOptions(**options)).groups[0]
+    over_years = calibrate(history(cases), CalibrationOptions(**options, trim_scope="cell"))
+    assert per_year.trimmed_cases == 43
+    assert per_year.average_cost == D("24111.11")  # (2 x 1,050 + 7 x 30,700) / 9
+    assert over_years.groups[0].trimmed_cases == 42
+    assert over_years.groups[0].average_cost == D("1050.00")
+
+
 def test_small_groups_are_merged_into_their_adrg_or_flagged() -> None:
     cases = ([("AB11", 2024, "3000")] * 3 + [("AB15", 2024, "1000")] * 30
              + [("XY19", 2024, "500")] * 2)

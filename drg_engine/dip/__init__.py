@@ -3,9 +3,11 @@
 * ``manifest`` / ``tables`` / ``compiled`` / ``cache`` - DIP rule sets in
   ``grouper_rules/dip/<id>/``: validated manifest and CSV tables, compiled to integer lookups,
   cached by content hash;
-* ``specs`` / ``codes`` - the code-spec grammar and per-distinct-code prefix lookups;
+* ``specs`` / ``codes`` / ``code_facts`` - the code-spec grammar, per-distinct-code prefix
+  lookups, and the facts a compiled rule set keeps per code it has met (ids across batches);
 * ``bundle_list`` - single-disease lists in ``grouper_rules/bundles/<id>/``;
-* ``catalogue`` / ``scores`` - building a local catalogue and its scores from history;
+* ``catalogue`` / ``scores`` - building a local catalogue and its scores from history (the
+  scores computed by ``drg_engine.payment.group_averages``, as calibration computes them);
 * ``pipeline`` / ``explain`` - the grouping job and the trace of one claim;
 * ``convert`` - the converter of the national DIP 3.0 tables.
 

@@ -16,9 +16,10 @@ Steps (reference §2.1, §2.3, §2.4, §3.1, §2.7):
 4. Claims left over are re-aggregated into comprehensive groups: 3-character category x
    treatment type of the principal procedure, then (for what is still below the threshold)
    chapter letter x treatment type; the rest stay ungrouped.
-5. Scores: trimmed, 1:2:7 year-weighted averages (``drg_engine.dip.scores``) on the final
-   assignment; auxiliary coefficients m_j / M per group and sub-type where the typing lowers
-   the group's coefficient of variation by at least ``aux_cv_drop``.
+5. Scores: trimmed, 1:2:7 year-weighted averages on the final assignment, computed by payment
+   calibration's code (``drg_engine.dip.scores`` calls ``drg_engine.payment.group_averages``);
+   auxiliary coefficients m_j / M per group and sub-type where the typing lowers the group's
+   coefficient of variation by at least ``aux_cv_drop``.
 
 The output folder is a complete DIP rule set (manifest, tables, README) whose dictionaries
 (procedure attributes, exclusions, CCI, severity lists) and options come from ``base``, plus
@@ -408,8 +409,11 @@ def build_catalogue(
     assigned = _assign(clean, output).with_columns(
         facts.get_column("cost_cents"), facts.get_column("year"))
     grouped = assigned.filter(pl.col("dip_status") == "GROUPED")
-    scores = group_scores(grouped.select(pl.col("dip_group").alias("group"), "cost_cents",
-                                         "year"), scale=base_set.manifest.options.score_scale)
+    # Every claim, so that the weighted years are the history's (as calibration takes them);
+    # only grouped claims belong to a group.
+    scores = group_scores(assigned.select(
+        pl.when(pl.col("dip_status") == "GROUPED").then(pl.col("dip_group")).alias("group"),
+        "cost_cents", "year"), scale=base_set.manifest.options.score_scale)
     aux_rows = _aux_coefficients(assigned, min_cases, aux_cv_drop)
     _write_rule_set(output, base_set.directory, from_base, groups, scores, aux_rows, manifest)
     _write_payment_tables(output, groups, scores, aux_rows)
@@ -488,9 +492,10 @@ def _write_readme(output: Path, report: CatalogueReport, min_cases: int, uplift:
 Parameters: minimum {min_cases} cases per core, related-procedure and comprehensive group;
 related procedures kept when they raise the average cost by at least {uplift:.0%}; auxiliary
 typing kept when it lowers the group's coefficient of variation by at least {cv_drop:.0%}.
-Scores are m_i / M x {1000} on trimmed (2.5% / 97.5%, nearest order statistic), 1:2:7
-year-weighted averages. `payment/` holds the same scores as `dip_scores.csv` /
-`dip_auxiliary.csv` for a payment parameter set.
+Scores are m_i / M x {1000} on 1:2:7 year-weighted averages of costs trimmed at the 2.5% /
+97.5% quantiles of each group's cases over the weighted years, computed as payment calibration
+computes them (`drg_engine.payment.group_averages`). `payment/` holds the same scores as
+`dip_scores.csv` / `dip_auxiliary.csv` for a payment parameter set.
 """
     (output / "README.md").write_text(text, encoding="utf-8")
 

@@ -1,29 +1,30 @@
-"""Group scores from historical costs: trimmed group averages, 1:2:7 year weights, exact decimals.
+"""Group scores of a DIP catalogue from historical costs, computed as payment calibration does.
 
 DIP 3.0 (reference §3.1): average costs use the last three years weighted 1 : 2 : 7 (oldest to
 newest); RW_i = m_i / M x scale, with m_i the group's average cost and M the average of all
-cases (the average-cost method). Costs are trimmed per group before averaging; the trim uses
-the nearest order statistics (lower quantile rounded down, upper rounded up), so a group of 15
-cases loses nothing and a group of 100 loses its 2 cheapest and 2 dearest cases at 2.5%.
-Sums are taken in integer fen and the averages as exact fractions; only the final score (4
-places) and average cost (2 places) are rounded (reference §9.4).
-
-This is the calibration the payment issue also needs (DRG weights are the same computation with
-M the average of all DRG cases); it is kept a small function of a table so it can move into
-``drg_engine.payment`` unchanged.
+cases (the average-cost method). The computation is payment calibration's
+(:func:`drg_engine.payment.group_averages.group_averages`, which `drg calibrate` runs), so a
+catalogue's scores are what ``calibrate`` gives for the same history with
+``CalibrationOptions(scheme="DIP", year_weights=1:2:7, trim_method="quantile",
+trim_value=0.025, trim_scope="cell")``: cases with a positive cost in the weighted years;
+costs trimmed at the 2.5% and 97.5% quantiles of the actual costs (nearest rank: a group of 15
+cases loses nothing, a group of 100 its 2 cheapest and 2 dearest cases), drawn per group over
+all its weighted years (so that a newest year of a few cases, weighted 7/10, still loses its
+outliers); exact decimals, only the score (4 places) and the average cost (2 places) rounded
+(reference §9.4).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from fractions import Fraction
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 YEAR_WEIGHTS = (1, 2, 7)
-TRIM = (0.025, 0.975)
-SCORE_PLACES = Decimal("0.0001")
+TRIM_QUANTILE = Decimal("0.025")
 MONEY_PLACES = Decimal("0.01")
 
 
@@ -41,33 +42,24 @@ class ScoreTable:
     groups: dict[str, GroupScore]
     overall_average: Decimal  # M
     years: tuple[int, ...]  # the years that carried weight, oldest first
-    weights: tuple[int, ...]
+    weights: tuple[Decimal, ...]
 
 
-def _quantize(value: Fraction, places: Decimal) -> Decimal:
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(
-        places, rounding=ROUND_HALF_UP)
-
-
-def _weighted(parts: list[tuple[int, int, int]]) -> Fraction:
-    """Year-weighted mean from (weight, sum in fen, count) per year; weights renormalised over
-    the years the group has cases in."""
-    total_weight = sum(weight for weight, _, count in parts if count)
-    return sum(
-        (Fraction(weight) * Fraction(cents, count) for weight, cents, count in parts if count),
-        Fraction(0),
-    ) / total_weight / 100
-
-
-def trimmed(cases: pl.DataFrame, group: str, cost: str, trim: tuple[float, float]) -> pl.DataFrame:
-    """The cases whose cost lies within their group's [lower, upper] quantile bounds."""
-    bounds = cases.group_by(group).agg(
-        pl.col(cost).quantile(trim[0], interpolation="lower").alias("_low"),
-        pl.col(cost).quantile(trim[1], interpolation="higher").alias("_high"),
-    )
-    return (cases.join(bounds, on=group)
-            .filter(pl.col(cost).is_between(pl.col("_low"), pl.col("_high")))
-            .drop("_low", "_high"))
+def _history(cases: pl.DataFrame, group: str, cost_cents: str, year: str) -> pa.Table:
+    """The cases as the history calibration reads: a group (null: not grouped), a discharge
+    date (only its year counts) and the cost in yuan (exact: fen x 0.01)."""
+    frame = cases.select(pl.col(group).cast(pl.String), pl.date(pl.col(year), 1, 1),
+                         pl.col(cost_cents).cast(pl.Int64)).to_arrow()
+    cents = pc.cast(frame.column(2), pa.decimal128(19, 0))
+    yuan = pc.multiply(cents, pa.scalar(Decimal("0.01"), pa.decimal128(3, 2)))
+    n = cases.height
+    return pa.table({
+        "payment_group": frame.column(0),
+        "adrg": pa.nulls(n, pa.string()),
+        "status": pa.nulls(n, pa.string()),
+        "discharge_date": pc.cast(frame.column(1), pa.date32()),
+        "total_cost": pc.cast(yuan, pa.decimal128(18, 2)),
+    })
 
 
 def group_scores(
@@ -77,48 +69,35 @@ def group_scores(
     cost_cents: str = "cost_cents",
     year: str = "year",
     year_weights: tuple[int, ...] = YEAR_WEIGHTS,
-    trim: tuple[float, float] = TRIM,
+    trim_quantile: Decimal = TRIM_QUANTILE,
     scale: int = 1000,
 ) -> ScoreTable:
     """Scores of every group in ``cases`` (one row per case: group, cost in fen, year).
 
-    Cases without a cost are counted but do not enter the averages. Only the last
-    ``len(year_weights)`` years present carry weight (older cases are counted, not averaged).
+    A case with a null group counts for the years but belongs to no group. Cases without a
+    positive cost, or of years older than the ``len(year_weights)`` most recent years of
+    ``cases``, are counted in ``cases`` but do not enter the averages.
     """
-    counted = cases.group_by(group).agg(pl.len().alias("cases"))
-    costed = cases.filter(pl.col(cost_cents).is_not_null())
-    years = sorted(costed.get_column(year).unique().to_list())[-len(year_weights):]
-    weights = dict(zip(years, year_weights[-len(years):], strict=True)) if years else {}
-    used = costed.filter(pl.col(year).is_in(years))
-    kept = trimmed(used, group, cost_cents, trim)
-    per_year = (kept.group_by(group, year)
-                .agg(pl.col(cost_cents).sum().alias("cents"), pl.len().alias("n"))
-                .sort(group, year))
-    parts: dict[str, list[tuple[int, int, int]]] = {}
-    trimmed_counts: dict[str, int] = {}
-    for row in per_year.iter_rows(named=True):  # one row per group and year, never per case
-        parts.setdefault(row[group], []).append((weights[row[year]], int(row["cents"]),
-                                                 int(row["n"])))
-        trimmed_counts[row[group]] = trimmed_counts.get(row[group], 0) + int(row["n"])
-    overall_rows = kept.group_by(year).agg(pl.col(cost_cents).sum().alias("cents"),
-                                           pl.len().alias("n"))
-    overall_parts = [(weights[r[year]], int(r["cents"]), int(r["n"]))
-                     for r in overall_rows.iter_rows(named=True)]
-    if not overall_parts:
-        return ScoreTable({}, Decimal(0), tuple(years), tuple(weights.values()))
-    overall = _weighted(overall_parts)
+    from drg_engine.payment.group_averages import Trimming, group_averages
+
+    averages = group_averages(
+        _history(cases, group, cost_cents, year), scheme="DIP",
+        weights=[Decimal(w) for w in year_weights],
+        trimming=Trimming("quantile", Decimal(trim_quantile), scope="cell"))
+    counted = (cases.filter(pl.col(group).is_not_null()).group_by(group)
+               .agg(pl.len().alias("cases")).sort(group))
     table: dict[str, GroupScore] = {}
-    for row in counted.iter_rows(named=True):
-        name = row[group]
-        if name not in parts:
+    for name, count in counted.iter_rows():
+        cell = averages.groups.get(name)
+        if cell is None:  # no case with a cost in a weighted year
             continue
-        average = _weighted(parts[name])
+        average = averages.average(cell)
         table[name] = GroupScore(
             group=name,
-            cases=int(row["cases"]),
-            trimmed_cases=trimmed_counts[name],
-            average_cost=_quantize(average, MONEY_PLACES),
-            score=_quantize(average / overall * scale, SCORE_PLACES),
+            cases=int(count),
+            trimmed_cases=cell.trimmed_cases,
+            average_cost=average.quantize(MONEY_PLACES, ROUND_HALF_UP),
+            score=averages.value(average, scale),
         )
-    return ScoreTable(table, _quantize(overall, MONEY_PLACES), tuple(years),
-                      tuple(weights[y] for y in years))
+    return ScoreTable(table, averages.overall.quantize(MONEY_PLACES, ROUND_HALF_UP),
+                      tuple(averages.weights), tuple(averages.weights.values()))

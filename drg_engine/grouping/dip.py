@@ -8,13 +8,19 @@ The national matching order (reference §2.2-§2.7), for all claims at once:
    the principal procedure is the first one left.
 2. **Candidates** - each group is anchored on a diagnosis prefix (principal position, or any
    position for the low-birth-weight pre-groups) or, for the pre-groups that take any
-   diagnosis, on a procedure code. One gather per prefix length turns every claim into its
-   candidate (claim, group) pairs; there is no Python loop over claims.
+   diagnosis, on a procedure code. Codes are integer ids of the rule set's known codes
+   (``drg_engine.dip.code_facts``: one hash lookup per cell, the string work once per code),
+   which keep per principal-diagnosis code and claim kind (treatment type, conservative or not)
+   the groups it anchors, all prefix lengths at once: one gather turns every claim into its
+   candidate (claim, group) pairs; there is no Python loop over claims. The treatment type of
+   comprehensive groups and the conservative condition of medical groups depend only on the
+   kind, so they are settled there; without evidence only the candidates that can still win
+   are kept (none ranked after a group without claim conditions).
 3. **Conditions** - evaluated on the pairs: newborn age and birth-weight band, secondary
    diagnosis spec (burns, tumours), the procedure expression (``|`` any of, ``+`` all of; the
-   principal procedure must be in the alternative unless the group takes procedures anywhere),
-   related procedures (counted: the partial-match rule), the conservative condition of medical
-   groups, and the treatment type of listed comprehensive groups.
+   principal procedure must be in the alternative unless the group takes procedures anywhere)
+   and related procedures (counted: the partial-match rule), each on the few cells that can
+   match (codes on some list).
 4. **Choice** - per claim the candidate with the smallest key: stage (pre-group, merge,
    assisted, base, basic, comprehensive), then longest diagnosis code first, conservative
    fallback last, most related procedures first, then the rule set's regional tie-break
@@ -40,16 +46,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drg_engine.dip.codes import (
-    CodeList,
-    code_list,
-    expand,
-    list_column,
-    longest,
-    member_any,
-    normalised_dx,
-    normalised_px,
+from drg_engine.dip.code_facts import (
+    CCI_MASK,
+    CLAIM_KINDS,
+    MALIGNANT_BIT,
+    SEVERITY_SHIFT,
+    DxFacts,
+    KnownCodes,
+    PxFacts,
+    claim_kind,
+    kind_allows,
+    known_codes,
+    procedure_facts,
 )
+from drg_engine.dip.codes import CodeList, expand, list_column, member_any
 from drg_engine.dip.compiled import (
     COMPREHENSIVE,
     STAGES,
@@ -71,12 +81,6 @@ REASON_CODES = ("", *REASONS)
 SEVERITY_LABELS = ("SEV:death", "SEV:severe", "SEV:moderate", "SEV:mild",
                    "TUM:death", "TUM:metastasis", "TUM:severe", "TUM:moderate", "TUM:other")
 DISCHARGE_LABELS = ("OUT:death", "OUT:transfer")
-# Packed per-code bits of the auxiliary typing: CCI components in the low bits (at most
-# MAX_CCI_COMPONENTS), then the severity lists and malignancy.
-_CCI_MASK = np.uint32((1 << 26) - 1)
-_MODERATE_BIT = np.uint32(1 << 26)
-_SEVERE_BIT = np.uint32(1 << 27)
-_MALIGNANT_BIT = np.uint32(1 << 28)
 BASE_KEYS = ("stage", "longest_code", "conservative_fallback", "related_count")
 
 # Columns of few distinct values are dictionary-encoded (the same values; Parquet stores them
@@ -126,88 +130,16 @@ def decision_keys(rules: CompiledDip) -> tuple[str, ...]:
 # --- per distinct code ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _DxFacts:
-    """Facts per distinct diagnosis code of the batch."""
-
-    ids: np.ndarray  # int32[D, L] prefix ids
-    valid: np.ndarray  # bool[D]
-    excluded: np.ndarray  # bool[D]
-    cci: np.ndarray  # int8[D], -1 none
-    severity: np.ndarray  # int8[D]
-    malignant: np.ndarray  # bool[D]
-    z51: np.ndarray  # bool[D]: Z51.x (chemotherapy / other care for a tumour)
-    category: np.ndarray  # int32[D]: id of the 3-character category
-    categories: pa.Array  # string per category id
-    anydx: np.ndarray  # bool[D]: some prefix anchors an any-position group
-    aux_bits: np.ndarray  # uint32[D]: CCI component bit, severity and malignancy bits
-
-
-@dataclass(frozen=True)
-class _PxFacts:
-    exact: np.ndarray  # int32[Q]: exact id (0 = not in any expression)
-    excluded: np.ndarray  # bool[Q]
-    rank: np.ndarray  # int8[Q]: treatment type of the procedure
-    anchor: np.ndarray  # bool[Q]: anchors a group that takes any diagnosis
-
-
-def _dx_facts(rules: CompiledDip, distinct: pa.Array) -> _DxFacts:
-    norm = normalised_dx(distinct)
-    ids = rules.dx_index.lookup(norm)
-    valid = np.asarray(pc.match_substring_regex(norm, r"^[A-Z][0-9]{2}").fill_null(False))
-    excluded = (longest(ids, rules.excluded_dx.astype(np.int8), 0) == 1) & valid
-    category = pc.utf8_slice_codeunits(norm, 0, 3)
-    encoded = pc.dictionary_encode(category)
-    has_anydx = np.zeros(len(distinct), dtype=bool)
-    if not rules.anchor_anydx.empty:
-        counts = np.where(ids >= 0, rules.anchor_anydx.counts(np.maximum(ids, 0)), 0)
-        has_anydx = counts.sum(axis=1) > 0
-    cci = longest(ids, rules.cci_component, -1)
-    severity = longest(ids, rules.severity_level, 0)
-    malignant = np.asarray(pc.starts_with(norm, "C").fill_null(False)) & valid
-    return _DxFacts(
-        ids=ids,
-        valid=valid,
-        excluded=excluded,
-        cci=cci,
-        severity=severity,
-        malignant=malignant,
-        z51=np.asarray(pc.starts_with(norm, "Z51").fill_null(False)),
-        category=np.asarray(encoded.indices.fill_null(0), dtype=np.int32),
-        categories=encoded.dictionary,
-        anydx=has_anydx,
-        aux_bits=(np.where(cci >= 0, np.left_shift(np.uint32(1), np.maximum(cci, 0).astype(
-            np.uint32)), 0).astype(np.uint32)
-            | np.where(severity == 2, _SEVERE_BIT, 0).astype(np.uint32)
-            | np.where(severity == 1, _MODERATE_BIT, 0).astype(np.uint32)
-            | np.where(malignant, _MALIGNANT_BIT, 0).astype(np.uint32)),
-    )
-
-
 def diagnosis_status(rules: CompiledDip, codes: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(valid ICD-10 code, on the excluded-principal list) of diagnosis codes under a rule set."""
-    facts = _dx_facts(rules, codes)
+    facts = DxFacts.of(rules, codes, kind_allows(rules))
     return facts.valid, facts.excluded
 
 
 def procedure_treatment(rules: CompiledDip, codes: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(excluded, treatment type) of procedure codes under a rule set (as assignment sees them)."""
-    norm = normalised_px(codes)
-    universe = pa.array(rules.px_universe, type=pa.string())
-    exact = np.asarray(pc.index_in(norm, value_set=universe).fill_null(-1), dtype=np.int32) + 1
-    rank = longest(rules.attr_index.lookup(norm), rules.attr_rank, -1)
-    rank = np.where(rank < 0, rules.unknown_px_rank, rank).astype(np.int8)
-    return rules.px_excluded[exact], rank
-
-
-def _px_facts(rules: CompiledDip, distinct: pa.Array) -> _PxFacts:
-    norm = normalised_px(distinct)
-    universe = pa.array(rules.px_universe, type=pa.string())
-    exact = np.asarray(pc.index_in(norm, value_set=universe).fill_null(-1), dtype=np.int32) + 1
-    excluded, rank = procedure_treatment(rules, distinct)
-    anchor = rules.anchor_px.counts(exact) > 0 if not rules.anchor_px.empty else np.zeros(
-        len(exact), dtype=bool)
-    return _PxFacts(exact=exact, excluded=excluded, rank=rank, anchor=anchor)
+    _, excluded, rank = procedure_facts(rules, codes)
+    return excluded, rank
 
 
 # --- claim fields -----------------------------------------------------------------------------
@@ -219,41 +151,56 @@ def _floats(table: pa.Table, name: str) -> np.ndarray:
     column = table.column(name)
     if not pa.types.is_floating(column.type):
         column = pc.cast(column, pa.float64())
+    if column.num_chunks == 1:
+        array = column.chunk(0)
+        return np.asarray(array.fill_null(np.nan) if array.null_count else array,
+                          dtype=np.float64)
     return np.asarray(column.fill_null(np.nan).to_numpy(), dtype=np.float64)
 
 
-def _in_set(table: pa.Table, name: str, values: list[str]) -> np.ndarray:
-    if name not in table.column_names or not values:
-        return np.zeros(table.num_rows, dtype=bool)
-    column = table.column(name)
+def _discharge(table: pa.Table, rules: CompiledDip) -> np.ndarray:
+    """int8 per claim: 0 death, 1 transfer, -1 neither (death first), in one hash lookup."""
+    options = rules.options
+    ways = list(dict.fromkeys([*options.death_discharge_ways, *options.transfer_discharge_ways]))
+    if "discharge_way" not in table.column_names or not ways:
+        return np.full(table.num_rows, -1, dtype=np.int8)
+    column = table.column("discharge_way")
     if not pa.types.is_string(column.type):
         column = pc.cast(column, pa.string())
-    return np.asarray(pc.is_in(column, value_set=pa.array(values)).fill_null(False))
+    outcome = np.array([0 if way in options.death_discharge_ways else 1 for way in ways] + [-1],
+                       dtype=np.int8)
+    found = pc.index_in(column, value_set=pa.array(ways, type=pa.string()))
+    return outcome[np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)]
 
 
 @dataclass
 class _Claims:
-    """The claim fields the assignment reads, for one chunk."""
+    """The claim fields the assignment reads."""
 
     age_years: np.ndarray
     age_days: np.ndarray  # nan when missing
     weight: np.ndarray
     los: np.ndarray
     cost: np.ndarray
-    death: np.ndarray
-    transfer: np.ndarray
+    discharge: np.ndarray  # int8: 0 death, 1 transfer, -1 neither
+
+    @property
+    def death(self) -> np.ndarray:
+        return self.discharge == 0
+
+    def slice(self, start: int, stop: int) -> _Claims:
+        return _Claims(*(getattr(self, name)[start:stop] for name in (
+            "age_years", "age_days", "weight", "los", "cost", "discharge")))
 
 
 def _claims(table: pa.Table, rules: CompiledDip) -> _Claims:
-    options = rules.options
     return _Claims(
         age_years=_floats(table, "age_years"),
         age_days=_floats(table, "age_days"),
         weight=_floats(table, "birth_weight_g"),
         los=_floats(table, "los_days"),
         cost=_floats(table, "total_cost"),
-        death=_in_set(table, "discharge_way", options.death_discharge_ways),
-        transfer=_in_set(table, "discharge_way", options.transfer_discharge_ways),
+        discharge=_discharge(table, rules),
     )
 
 
@@ -266,10 +213,12 @@ class _Pairs:
     group: np.ndarray  # int64
     dx_len: np.ndarray  # int16
     prefix: np.ndarray  # int32, -1 = anchored on a procedure
+    by_claim: bool = False  # ordered by claim
 
     def take(self, index: np.ndarray) -> _Pairs:
+        """The pairs at ``index`` (ascending, so that the order by claim is kept)."""
         return _Pairs(self.claim[index], self.group[index], self.dx_len[index],
-                      self.prefix[index])
+                      self.prefix[index], self.by_claim)
 
     @classmethod
     def concat(cls, parts: list[_Pairs]) -> _Pairs:
@@ -303,15 +252,36 @@ def _dedupe(pairs: _Pairs, n_groups: int) -> _Pairs:
     return pairs.take(np.sort(order[first]))
 
 
+def _csr_items(start: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row into ``keys``, item) for every item of a CSR's lists ``start[k]:start[k + 1]``."""
+    first = start[keys]
+    counts = start[keys + 1] - first
+    rows = np.repeat(np.arange(len(keys), dtype=np.int64), counts)
+    # item = first[row] + rank within the row = position + (first - position of the row's
+    # first item), one repeat instead of a rank computation.
+    shift = np.repeat(first - (np.cumsum(counts) - counts), counts)
+    return rows, np.arange(len(rows), dtype=np.int64) + shift
+
+
+def _per_claim(flags: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """How many flags are set per claim (a segmented count: running sums at the offsets)."""
+    running = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+    return running[offsets[1:]] - running[offsets[:-1]]
+
+
+def _owners(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The claim of each of a few cell positions (a search, not a per-cell repeat)."""
+    return np.searchsorted(offsets, positions, side="right") - 1
+
+
 class _Chunk:
     """One chunk of claims with the code facts gathered per cell and per claim."""
 
-    def __init__(self, rules: CompiledDip, table: pa.Table, dx: CodeList, px: CodeList,
-                 dxf: _DxFacts, pxf: _PxFacts) -> None:
-        self.rules, self.table, self.dx, self.px, self.dxf, self.pxf = rules, table, dx, px, \
-            dxf, pxf
-        n = self.n = table.num_rows
-        self.fields = _claims(table, rules)
+    def __init__(self, rules: CompiledDip, known: KnownCodes, fields: _Claims, dx: CodeList,
+                 px: CodeList, dxf: DxFacts, pxf: PxFacts) -> None:
+        self.rules, self.known, self.fields = rules, known, fields
+        self.dx, self.px, self.dxf, self.pxf = dx, px, dxf, pxf
+        n = self.n = dx.claims
         self.pdx = dx.first()
         has_dx = self.pdx >= 0
         safe = np.maximum(self.pdx, 0)
@@ -323,28 +293,28 @@ class _Chunk:
         self.reason[has_dx & ~self.pdx_valid] = REASON_CODES.index("PDX_INVALID")
         self.reason[self.pdx_excluded] = REASON_CODES.index("PDX_EXCLUDED")
 
-        # Procedures: drop the excluded ones; the principal is the first one left.
+        # Procedures: drop the excluded ones; the principal is the first one left. Counts per
+        # claim are differences of running sums at the list offsets (no per-cell owner).
         cell = px.cell
-        safe_cell = np.maximum(cell, 0)
-        self.px_owner = px.owner()
-        keep = (cell >= 0) & ~pxf.excluded[safe_cell]
+        px_null = len(cell) > 0 and int(cell.min()) < 0
+        safe_cell = np.maximum(cell, 0) if px_null else cell
+        keep = ~pxf.excluded[safe_cell]
+        if px_null:
+            keep &= cell >= 0
         self.px_dropped = np.flatnonzero((cell >= 0) & ~keep)
         self.kept = np.flatnonzero(keep)
-        kept_owner = self.px_owner[self.kept]
-        self.kept_count = np.bincount(kept_owner, minlength=n)
+        self.kept_count = _per_claim(keep, px.offsets)
         self.kept_start = np.concatenate([[0], np.cumsum(self.kept_count)[:-1]]).astype(np.int64)
         self.principal_pos = np.full(n, -1, dtype=np.int64)
-        has_px = self.kept_count > 0
-        self.principal_pos[has_px] = self.kept[self.kept_start[has_px]]
-        kept_rank = pxf.rank[safe_cell[self.kept]]
-        max_rank = np.zeros(n, dtype=np.int8)
-        if len(self.kept):
-            max_rank[has_px] = np.maximum.reduceat(kept_rank, self.kept_start[has_px])
-        principal_cell = np.zeros(n, dtype=np.int64)
-        principal_cell[has_px] = safe_cell[self.principal_pos[has_px]]
-        self.treatment = np.where(has_px, pxf.rank[principal_cell], 0).astype(np.int8)
-        self.conservative = max_rank == 0
-        self.principal_exact = np.where(has_px, pxf.exact[principal_cell], 0)
+        with_px = np.flatnonzero(self.kept_count)
+        principal = self.kept[self.kept_start[with_px]]
+        self.principal_pos[with_px] = principal
+        self.treatment = np.zeros(n, dtype=np.int8)
+        self.treatment[with_px] = pxf.rank[safe_cell[principal]]
+        # Conservative: no kept procedure of another treatment type than conservative.
+        self.conservative = _per_claim(keep & (pxf.rank[safe_cell] > 0), px.offsets) == 0
+        self.kind = claim_kind(self.treatment, self.conservative)
+        self._listed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def kept_cells(self, claims: np.ndarray, skip_principal: bool = False
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -356,42 +326,65 @@ class _Chunk:
             rows, positions = rows[other], positions[other]
         return rows, positions
 
-    def secondary_cells(self, claims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row into ``claims``, dx cell position) for every secondary diagnosis."""
-        offsets = self.dx.offsets
-        counts = np.maximum(offsets[claims + 1] - offsets[claims] - 1, 0)
-        rows, rank = expand(counts)
-        return rows, offsets[claims[rows]] + 1 + rank
+    def listed_cells(self, claims: np.ndarray, skip_principal: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`kept_cells` restricted to procedures some group expression or related list
+        names (exact id > 0): the others cannot match any group's procedures."""
+        if self._listed is None:
+            listed = np.zeros(len(self.px.cell), dtype=bool)
+            listed[self.kept] = self.pxf.exact[self.px.cell[self.kept]] > 0
+            count = _per_claim(listed, self.px.offsets)
+            self._listed = (np.flatnonzero(listed), count,
+                            np.concatenate([[0], np.cumsum(count)[:-1]]))
+        positions, count, first = self._listed
+        rows, rank = expand(count[claims])
+        cells = positions[first[claims[rows]] + rank]
+        if skip_principal:
+            other = cells != self.principal_pos[claims[rows]]
+            rows, cells = rows[other], cells[other]
+        return rows, cells
+
+    def sdx_cells(self, claims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row into ``claims``, code id) for every secondary diagnosis of those claims whose
+        code is on some group's secondary-diagnosis list (the others cannot match)."""
+        dx, dxf = self.dx, self.dxf
+        cell = dx.cell
+        on_list = dxf.on_sdx[np.maximum(cell, 0)] & (cell >= 0)
+        starts = dx.offsets[:-1]
+        on_list[starts[dx.offsets[1:] > starts]] = False  # the principal diagnosis
+        positions = np.flatnonzero(on_list)
+        count = _per_claim(on_list, dx.offsets)
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        rows, rank = expand(count[claims])
+        return rows, cell[positions[first[claims[rows]] + rank]]
 
     # candidates -------------------------------------------------------------------------------
 
-    def candidates(self) -> _Pairs:
+    def candidates(self, every: bool) -> _Pairs:
+        """The (claim, group) pairs a claim's diagnoses or procedures anchor and its kind
+        allows (a comprehensive group of another treatment type, a medical group for a claim
+        with procedures, are never candidates): all of them when ``every`` (evidence ranks
+        them), else only those that can still win."""
         rules, dxf = self.rules, self.dxf
-        lengths = rules.dx_index.lengths
-        parts: list[_Pairs] = []
         claims = np.flatnonzero(self.eligible)
-        ids = dxf.ids[self.pdx[claims]]
-        start, groups = rules.anchor_pdx.start, rules.anchor_pdx.groups
-        for column, length in enumerate(lengths):
-            prefix = ids[:, column]
-            has = np.flatnonzero(prefix >= 0)
-            if len(has):
-                parts.append(_anchor_pairs(start, groups, claims[has], prefix[has], length,
-                                           prefix[has]))
-        primary = _Pairs.concat(parts)
-        if rules.nested_pdx:  # one group reached through two of its prefixes
-            primary = _dedupe(primary, rules.n_groups)
-        extra: list[_Pairs] = [primary]
+        # Principal diagnosis: the code's candidates for the claim's kind, all prefix lengths
+        # at once (DxFacts keeps them per code).
+        table = dxf.candidates if every else dxf.contenders
+        key = self.pdx[claims].astype(np.int64) * CLAIM_KINDS + self.kind[claims]
+        rows, item = _csr_items(table.start, key)
+        primary = _Pairs(claims[rows], table.group[item].astype(np.int64), table.length[item],
+                         table.prefix[item], by_claim=True)
+        extra: list[_Pairs] = []
         if not rules.anchor_anydx.empty:
             cell = self.dx.cell
             positions = np.flatnonzero((cell >= 0) & dxf.anydx[np.maximum(cell, 0)])
-            owner = np.searchsorted(self.dx.offsets, positions, side="right") - 1
+            owner = _owners(self.dx.offsets, positions)
             keep = self.eligible[owner]
             positions, owner = positions[keep], owner[keep]
             cell_ids = dxf.ids[cell[positions]]
             start, groups = rules.anchor_anydx.start, rules.anchor_anydx.groups
             anydx: list[_Pairs] = []
-            for column, length in enumerate(lengths):
+            for column, length in enumerate(rules.dx_index.lengths):
                 prefix = cell_ids[:, column]
                 has = np.flatnonzero(prefix >= 0)
                 if len(has):
@@ -403,16 +396,21 @@ class _Chunk:
             cell = self.px.cell[self.kept]
             anchored = self.pxf.anchor[np.maximum(cell, 0)] & (cell >= 0)
             positions = self.kept[anchored]
-            owner = self.px_owner[positions]
+            owner = _owners(self.px.offsets, positions)
             keep = self.eligible[owner]
             positions, owner = positions[keep], owner[keep]
             exact = self.pxf.exact[self.px.cell[positions]]
             extra.append(_dedupe(_anchor_pairs(
                 rules.anchor_px.start, rules.anchor_px.groups, owner, exact, 0,
                 np.full(len(owner), -1)), rules.n_groups))
+        if not extra:
+            return primary
         # The sources anchor disjoint groups (by their dx_position), so they cannot repeat
         # each other's pairs.
-        return _Pairs.concat(extra) if len(extra) > 1 else primary
+        others = _Pairs.concat(extra)
+        allowed = self.known.allows.ravel()[self.kind[others.claim] * max(rules.n_groups, 1)
+                                            + others.group]
+        return _Pairs.concat([primary, others.take(np.flatnonzero(allowed))])
 
     # conditions -------------------------------------------------------------------------------
 
@@ -437,25 +435,19 @@ class _Chunk:
             in_band = (weight >= rules.bw_min[gn]) & (weight < rules.bw_max[gn])
             ok[newborn] = holds & (~banded | in_band)
 
-        comprehensive = np.flatnonzero(rules.stage[g] == COMPREHENSIVE)
-        if len(comprehensive):
-            ok[comprehensive] = rules.treatment[g[comprehensive]] == self.treatment[
-                c[comprehensive]]
-
-        medical = np.flatnonzero(rules.needs_conservative[g] & ~self.conservative[c])
+        # The treatment type of comprehensive groups and the conservative condition of medical
+        # groups hold by construction of the candidates (kind_allows); with the conservative
+        # fallback a medical group stays a candidate, ranked after the others.
         if rules.options.conservative_fallback:
-            fallback[medical] = True
-        else:
-            ok[medical] = False
+            fallback = rules.needs_conservative[g] & ~self.conservative[c]
 
         sdx = np.flatnonzero(ok & rules.has_sdx[g])
         if len(sdx):
-            rows, positions = self.secondary_cells(c[sdx])
-            cell = self.dx.cell[positions]
-            ids = self.dxf.ids[np.maximum(cell, 0)]
+            rows, codes = self.sdx_cells(c[sdx])
+            ids = self.dxf.ids[codes]
             keys = g[sdx][rows][:, None] * len(rules.dx_index.prefixes) + ids
-            hit = ((ids >= 0) & (cell >= 0)[:, None] & member_any(
-                keys.ravel(), rules.sdx_keys).reshape(keys.shape)).any(axis=1)
+            hit = ((ids >= 0) & member_any(keys.ravel(), rules.sdx_keys).reshape(
+                keys.shape)).any(axis=1)
             found = np.zeros(len(sdx), dtype=bool)
             found[rows[hit]] = True
             ok[sdx] = found
@@ -463,7 +455,7 @@ class _Chunk:
         size = rules.px_size
         px_rows = np.flatnonzero(ok & rules.has_px[g])
         if len(px_rows):
-            rows, positions = self.kept_cells(c[px_rows])
+            rows, positions = self.listed_cells(c[px_rows])
             exact = self.pxf.exact[self.px.cell[positions]].astype(np.int64)
             key = g[px_rows][rows] * size + exact
             low = np.searchsorted(rules.alt_keys, key, side="left")
@@ -493,7 +485,7 @@ class _Chunk:
 
         related = np.flatnonzero(ok & rules.has_related[g])
         if len(related):
-            rows, positions = self.kept_cells(c[related], skip_principal=True)
+            rows, positions = self.listed_cells(c[related], skip_principal=True)
             exact = self.pxf.exact[self.px.cell[positions]].astype(np.int64)
             key = g[related][rows] * size + exact
             hit = member_any(key, rules.related_keys)
@@ -507,28 +499,30 @@ class _Chunk:
         return {"ok": ok, "fallback": fallback, "related": related_count,
                 "required": required, "has_principal": has_principal}
 
-    def ranking_keys(self, pairs: _Pairs, facts: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """The ranking keys of valid pairs, most significant first (smaller is better)."""
+    def ranking_keys(self, pairs: _Pairs, facts: dict[str, np.ndarray], index: np.ndarray
+                     ) -> list[np.ndarray]:
+        """The ranking keys of the valid pairs at ``index``, most significant first (smaller is
+        better)."""
         rules = self.rules
-        g, c = pairs.group, pairs.claim
+        g, c = pairs.group[index], pairs.claim[index]
         core = rules.stage[g] != 0  # pre-groups are taken in workbook order
 
         def core_only(values: np.ndarray) -> np.ndarray:
             return np.where(core, values, 0)
 
-        related = facts["related"].astype(np.int64)
-        required = facts["required"].astype(np.int64)
+        related = facts["related"][index].astype(np.int64)
+        required = facts["required"][index].astype(np.int64)
         keys: list[np.ndarray] = [
             rules.stage[g].astype(np.int64),
-            core_only(-pairs.dx_len.astype(np.int64)),
-            core_only(facts["fallback"].astype(np.int64)),
+            core_only(-pairs.dx_len[index].astype(np.int64)),
+            core_only(facts["fallback"][index].astype(np.int64)),
             core_only(-related),
         ]
         for strategy in rules.options.tie_break:
             if strategy == "treatment_rank":
                 value = -rules.treatment[g].astype(np.int64)
             elif strategy == "principal_px":
-                value = (~facts["has_principal"]).astype(np.int64)
+                value = (~facts["has_principal"][index]).astype(np.int64)
             elif strategy == "required_count":
                 value = -required
             elif strategy == "matched_count":
@@ -589,31 +583,39 @@ def _packed(fields: list[np.ndarray]) -> list[np.ndarray]:
     return words
 
 
-def _choose(pairs: _Pairs, keys: list[np.ndarray], n: int, ranked: bool
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(winner pair per claim or -1, runner-up pair or -1, pair order by claim then rank).
+def _choose(pairs: _Pairs, head: np.ndarray, keys_of: Callable[[np.ndarray], list[np.ndarray]],
+            n: int, ranked: bool
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(winner pair per claim or -1, runner-up pair or -1, pair order by claim then rank, the
+    ranking keys of every pair when ``ranked``).
 
-    Claims with a single candidate need no sort; the order covers every pair only when
-    ``ranked`` (evidence), else only the pairs of claims with several candidates.
+    ``head`` is the first two ranking keys in one (stage * 64 + the second), ``keys_of(index)``
+    the ranking keys of the pairs at ``index``. Claims with a single candidate need neither
+    keys nor a sort; the order covers every pair only when ``ranked`` (evidence), else only the
+    pairs of claims with several candidates.
     """
     winner = np.full(n, -1, dtype=np.int64)
     runner = np.full(n, -1, dtype=np.int64)
-    candidates = np.arange(len(pairs.claim))
-    if not ranked and len(candidates):
+    p = len(pairs.claim)
+    candidates = np.arange(p)
+    if not ranked and p:
         # Stage and code length decide most claims: keep only the pairs at their claim's
-        # best (stage, length) before sorting what is still tied.
-        head = keys[0] * 64 + keys[1]
+        # best (stage, length) - the first two ranking keys - before sorting what is tied.
         best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(best, pairs.claim, head)
+        if pairs.by_claim:
+            _reduce_into(best, np.minimum, pairs.claim, head)
+        else:
+            np.minimum.at(best, pairs.claim, head)
         candidates = np.flatnonzero(head == best[pairs.claim])
     counts = np.bincount(pairs.claim[candidates], minlength=n)
     single_mask = counts[pairs.claim[candidates]] == 1
     single = candidates[single_mask]
     winner[pairs.claim[single]] = single
-    subset = np.arange(len(pairs.claim)) if ranked else candidates[~single_mask]
+    subset = candidates if ranked else candidates[~single_mask]
     if len(subset) == 0:
-        return winner, runner, subset
-    words = _packed([pairs.claim[subset], *(k[subset] for k in keys)])
+        return winner, runner, subset, keys_of(subset) if ranked else []
+    keys = keys_of(subset)
+    words = _packed([pairs.claim[subset], *keys])
     ranked_subset = np.argsort(words[0]) if len(words) == 1 else np.lexsort(words[::-1])
     order = subset[ranked_subset]
     claim = pairs.claim[order]
@@ -624,96 +626,177 @@ def _choose(pairs: _Pairs, keys: list[np.ndarray], n: int, ranked: bool
     has_second = seconds < len(order)
     has_second[has_second] = claim[seconds[has_second]] == claim[starts[has_second]]
     runner[claim[starts[has_second]]] = order[seconds[has_second]]
-    return winner, runner, order
+    return winner, runner, order, keys if ranked else []
 
 
 # --- result columns --------------------------------------------------------------------------
 
 
-def _label(labels: list[str | None], index: np.ndarray) -> pa.DictionaryArray:
-    """``labels[index]`` as a dictionary column (a ``None`` label gives a null)."""
-    present = [label for label in labels if label is not None]
-    compact = np.cumsum([label is not None for label in labels], dtype=np.int32) - 1
-    is_null = np.array([label is None for label in labels], dtype=bool)
-    indices = compact[index]
-    mask = is_null[index] if is_null.any() else None
-    return pa.DictionaryArray.from_arrays(
-        pa.array(indices, type=pa.int32(), mask=mask if mask is not None and mask.any()
-                 else None),
-        pa.array(present, type=pa.string()))
+@dataclass(frozen=True)
+class _Labels:
+    """The labels of one dictionary result column, indexed by the codes the kernel computes
+    (the last code, ``len(labels) - 1``, is often the null label)."""
+
+    indices: np.ndarray  # int32: code -> index in ``dictionary``
+    is_null: np.ndarray  # bool per code
+    dictionary: pa.Array  # the non-null labels, in order
+
+    @classmethod
+    def of(cls, labels: list[str | None]) -> _Labels:
+        is_null = np.array([label is None for label in labels], dtype=bool)
+        return cls(indices=(np.cumsum(~is_null) - 1).astype(np.int32), is_null=is_null,
+                   dictionary=pa.array([label for label in labels if label is not None],
+                                       type=pa.string()))
+
+    def column(self, codes: np.ndarray) -> pa.DictionaryArray:
+        indices = self.indices[codes]
+        mask = self.is_null[codes] if self.is_null.any() else None
+        if mask is not None and not mask.any():
+            mask = None
+        return pa.DictionaryArray.from_arrays(pa.array(indices, type=pa.int32(), mask=mask),
+                                              self.dictionary)
 
 
 def _take(labels: list[str | None], index: np.ndarray) -> pa.Array:
     return pa.array(labels, type=pa.string()).take(pa.array(index, type=pa.int64()))
 
 
+def _severity_code(level: int, death: int, metastasis: int, tumour: int) -> int:
+    """The SEVERITY_LABELS index of a claim (severity-list level 0 none, 1 moderate, 2-3
+    severe)."""
+    by_list = (3, 2, 1, 1)[level]  # disease: mild, moderate, severe
+    if tumour:
+        return 4 if death else 5 if metastasis else by_list + 5
+    return 0 if death else by_list
+
+
+# By (severity-list level | death << 2 | metastasis << 3 | tumour << 4).
+_SEVERITY_CODE = np.array([_severity_code(code & 3, code >> 2 & 1, code >> 3 & 1, code >> 4 & 1)
+                           for code in range(32)], dtype=np.int8)
+_LIST_LEVEL = np.array([0, 1, 2, 2], dtype=np.int8)  # severity-list level -> sev 0/1/2
+
+
+class _Tables:
+    """Output labels and auxiliary-typing tables of one rule set, built once."""
+
+    def __init__(self, rules: CompiledDip) -> None:
+        self.status = _Labels.of(list(STATUSES))
+        self.stage = _Labels.of([*STAGES, None])
+        self.treatment = _Labels.of([*TREATMENTS, None])
+        self.reason = _Labels.of([None, *REASONS])
+        self.rule_set = _Labels.of([rules.rule_set_id])
+        self.labels_cci = [f"CCI:{code}" for code in rules.cci_level_codes]
+        self.labels_age = [f"AGE:{spec.code}" for spec in rules.options.age_bands]
+        self.aux_type = _Labels.of([*rules.aux_types, None])
+        self.cci_level = _Labels.of(list(self.labels_cci))
+        self.severity = _Labels.of(list(SEVERITY_LABELS))
+        self.age_band = _Labels.of([*self.labels_age, None])
+        self.discharge = _Labels.of([*DISCHARGE_LABELS, None])
+        blank = rules.options.blank_group
+        # Group code and name: listed groups, then the blank group (or null).
+        self.group_codes = pa.array([*rules.group_codes, blank], type=pa.string())
+        self.group_names = pa.array([*rules.group_names, "空白病组" if blank else None],
+                                    type=pa.string())
+        self.generated_code_parts = pa.array([f"-{code}" for code in TREATMENT_CODES])
+        self.generated_name_parts = pa.array([f" 综合病种（{zh}）" for zh in TREATMENT_ZH])
+        # CCI score of a claim's component bits: three 9-bit lookups of summed weights.
+        weights = np.zeros(27, dtype=np.int64)
+        weights[:len(rules.cci_weights)] = rules.cci_weights
+        low_bits = np.arange(512)
+        self.cci_score = np.stack([
+            ((low_bits[:, None] >> np.arange(9)) & 1) @ weights[9 * part:9 * part + 9]
+            for part in range(3)]).astype(np.int16)
+        self.cleared = np.flatnonzero(rules.cci_cleared_by)
+        # Groups with some auxiliary coefficient, indexed by group (and -1: no group).
+        self.has_aux = None
+        if rules.aux_types and rules.aux_coefficient.size:
+            self.has_aux = np.append(~np.isnan(rules.aux_coefficient).all(axis=1), False)
+        # The auxiliary types the typing families map to (-1 none), the last entry for "none".
+        type_index = {t: i for i, t in enumerate(rules.aux_types)}
+        self.aux_families = [
+            np.array([type_index.get(label, -1) for label in labels] + [-1], dtype=np.int64)
+            for labels in (self.labels_cci, SEVERITY_LABELS, self.labels_age, DISCHARGE_LABELS)]
+
+
+def _tables(chunk: _Chunk) -> _Tables:
+    tables = chunk.known.kernel_tables
+    if not isinstance(tables, _Tables):
+        tables = chunk.known.kernel_tables = _Tables(chunk.rules)
+    return tables
+
+
+def _segment_or(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Bitwise OR of ``values`` per segment of ``offsets``; ``values`` carries one trailing 0
+    (so that every segment start is a valid index), and empty segments give 0."""
+    starts = offsets[:-1]
+    out = np.bitwise_or.reduceat(values, starts)
+    out[offsets[1:] == starts] = 0
+    return out
+
+
 def _auxiliary(chunk: _Chunk, winner_group: np.ndarray, evidence: bool
                ) -> dict[str, pa.Array]:
     """CCI, severity, age band and discharge typing, and the auxiliary type applied."""
     rules, dx, dxf, f, n = chunk.rules, chunk.dx, chunk.dxf, chunk.fields, chunk.n
+    tables = _tables(chunk)
     # Only secondary diagnoses that carry a CCI component, a severity level or a malignancy
     # matter here; one gather of each code's packed bits and one OR per claim give all three.
-    all_cells = dx.cell
-    code_bits = np.where(all_cells >= 0, dxf.aux_bits[np.maximum(all_cells, 0)], 0).astype(
-        np.uint32)
-    firsts = dx.offsets[:-1][dx.offsets[1:] > dx.offsets[:-1]]
-    code_bits[firsts] = 0  # the principal diagnosis is not typed
-    positions = np.flatnonzero(code_bits)
-    owner = dx.owner()[positions].astype(np.int64)
-    values = code_bits[positions]
-    cell = all_cells[positions]
-    safe = cell
-    claim_bits = np.zeros(n, dtype=np.uint32)
-    _reduce_into(claim_bits, np.bitwise_or, owner, values)
+    cells = dx.cell
+    code_bits = np.zeros(len(cells) + 1, dtype=np.uint32)
+    np.take(dxf.aux_bits, cells, out=code_bits[:-1])
+    if len(cells) and int(cells.min()) < 0:
+        code_bits[:-1][cells < 0] = 0
+    starts = dx.offsets[:-1]
+    code_bits[starts[dx.offsets[1:] > starts]] = 0  # the principal diagnosis is not typed
+    claim_bits = _segment_or(code_bits, dx.offsets) if n else np.zeros(0, np.uint32)
 
     # CCI: one weight per component present among secondary diagnoses, hierarchy applied.
-    bits = claim_bits & _CCI_MASK
+    bits = claim_bits & CCI_MASK
     with_cci = np.flatnonzero(bits)
-    present = bits[with_cci]
-    kept = present.copy()
-    for k in np.flatnonzero(rules.cci_cleared_by):  # the hierarchy: only the few that clear
+    kept = bits[with_cci]
+    present = kept.copy()
+    for k in tables.cleared:  # the hierarchy: only the few components that clear others
         has = ((present >> np.uint32(k)) & np.uint32(1)) == 1
         kept[has] &= ~rules.cci_cleared_by[k]
     bits[with_cci] = kept
-    scores = np.zeros(len(with_cci), dtype=np.int16)
-    for k, weight in enumerate(rules.cci_weights):
-        scores += (((kept >> np.uint32(k)) & np.uint32(1)) * weight).astype(np.int16)
     score = np.zeros(n, dtype=np.int16)
-    score[with_cci] = scores
-    level = np.searchsorted(rules.cci_level_min, score, side="right") - 1
+    lookup = tables.cci_score
+    score[with_cci] = (lookup[0][kept & 511] + lookup[1][(kept >> 9) & 511]
+                       + lookup[2][(kept >> 18) & 511])
+    level = np.zeros(n, dtype=np.int64)  # score 0 is the first level (min_score 0)
+    level[with_cci] = np.searchsorted(rules.cci_level_min, score[with_cci], side="right") - 1
 
     # Severity: secondary-diagnosis lists count when LOS > the threshold; death first.
     long_stay = f.los > rules.options.severity_los_days
-    sev = np.where(claim_bits & _SEVERE_BIT, 2, np.where(claim_bits & _MODERATE_BIT, 1, 0))
-    sev = np.where(long_stay, sev, 0).astype(np.int8)
+    list_level = ((claim_bits >> SEVERITY_SHIFT) & np.uint32(3)).astype(np.int8)
+    list_level[~long_stay] = 0
+    death = f.death
     pdx_safe = np.maximum(chunk.pdx, 0)
-    pdx_malignant = (chunk.pdx >= 0) & dxf.malignant[pdx_safe]
-    malignant_cell = (values & _MALIGNANT_BIT) != 0
-    secondary_malignant = (claim_bits & _MALIGNANT_BIT) != 0
-    pdx_z51 = (chunk.pdx >= 0) & dxf.z51[pdx_safe]
-    tumour = pdx_malignant | (pdx_z51 & secondary_malignant)
+    has_pdx = chunk.pdx >= 0
+    pdx_malignant = has_pdx & dxf.malignant[pdx_safe]
+    secondary_malignant = (claim_bits & MALIGNANT_BIT) != 0
+    tumour = pdx_malignant | (has_pdx & dxf.z51[pdx_safe] & secondary_malignant)
     # Metastasis / another site: a secondary malignant diagnosis of another category than the
     # tumour's own (the principal's, or for Z51 the first secondary malignant one).
-    primary_category = np.where(pdx_malignant, dxf.category[pdx_safe], -1)
-    m_rows = np.flatnonzero(malignant_cell)
-    m_owner = owner[m_rows]
-    m_category = dxf.category[safe[m_rows]]
+    m_rows = np.flatnonzero(code_bits[:-1] & MALIGNANT_BIT)
+    metastasis = np.zeros(n, dtype=bool)
     if len(m_rows):
+        m_owner = _owners(dx.offsets, m_rows)
+        m_category = dxf.category[cells[m_rows]]
+        primary_category = np.full(n, -1, dtype=np.int64)
+        primary_category[pdx_malignant] = dxf.category[pdx_safe[pdx_malignant]]
         first = np.r_[True, m_owner[1:] != m_owner[:-1]]
         from_z51 = primary_category[m_owner[first]] < 0
         primary_category[m_owner[first][from_z51]] = m_category[first][from_z51]
-    other_site = np.zeros(n, dtype=bool)
-    other_site[m_owner[m_category != primary_category[m_owner]]] = True
-    metastasis = tumour & other_site & long_stay
+        metastasis[m_owner[m_category != primary_category[m_owner]]] = True
+        metastasis &= tumour & long_stay
     # SEVERITY_LABELS: 0-3 disease (death, severe, moderate, mild), 4-8 tumour (death,
     # metastasis, severe, moderate, other).
-    by_list = np.where(sev == 2, 1, np.where(sev == 1, 2, 3))
-    disease = np.where(f.death, 0, by_list)
-    tumour_level = np.where(f.death, 4, np.where(metastasis, 5, by_list + 5))
-    severity = np.where(tumour, tumour_level, disease)
+    severity = _SEVERITY_CODE[list_level | (death.view(np.int8) << 2)
+                              | (metastasis.view(np.int8) << 3) | (tumour.view(np.int8) << 4)]
 
     # Age band: the first band of the options that holds.
-    band = np.full(n, -1, dtype=np.int64)
+    band = np.full(n, len(tables.labels_age), dtype=np.int64)  # the last code: no band
     infant = f.age_years < 1
     days = np.where(infant, f.age_days, f.age_years * 365.25)
     for b, spec in reversed(list(enumerate(rules.options.age_bands))):
@@ -729,47 +812,50 @@ def _auxiliary(chunk: _Chunk, winner_group: np.ndarray, evidence: bool
         if high is not None:
             holds &= value < high
         band[holds] = b
-    discharge = np.where(f.death, 0, np.where(f.transfer, 1, -1))
+    discharge = np.where(f.discharge >= 0, f.discharge, len(DISCHARGE_LABELS))
 
     # The auxiliary type applied: the highest coefficient the group defines.
-    labels_cci = [f"CCI:{code}" for code in rules.cci_level_codes]
-    labels_age = [f"AGE:{spec.code}" for spec in rules.options.age_bands]
-    aux_type = np.full(n, -1, dtype=np.int64)
+    aux_type = np.full(n, len(rules.aux_types), dtype=np.int64)  # the last code: none
     aux_value = np.full(n, np.nan)
-    if rules.aux_types:
-        type_index = {t: i for i, t in enumerate(rules.aux_types)}
-        grouped = winner_group >= 0
-        safe_group = np.maximum(winner_group, 0)
-        for labels, values in ((labels_cci, level), (list(SEVERITY_LABELS), severity),
-                               (labels_age, band), (list(DISCHARGE_LABELS), discharge)):
-            mapping = np.array([type_index.get(label, -1) for label in labels] + [-1])
-            t = mapping[np.where(values >= 0, values, len(labels))]
-            coefficient = np.where(
-                grouped & (t >= 0), rules.aux_coefficient[safe_group, np.maximum(t, 0)]
-                if rules.aux_coefficient.size else np.nan, np.nan)
-            better = ~np.isnan(coefficient) & (np.isnan(aux_value) | (coefficient > aux_value))
-            aux_type[better] = t[better]
-            aux_value[better] = coefficient[better]
+    typed = np.flatnonzero(tables.has_aux[winner_group]) if tables.has_aux is not None else \
+        np.zeros(0, dtype=np.int64)  # claims whose group defines some coefficient
+    if len(typed):
+        group = winner_group[typed]
+        best_type = np.full(len(typed), -1, dtype=np.int64)
+        best = np.full(len(typed), np.nan)
+        for mapping, values in zip(tables.aux_families, (level, severity, band, discharge),
+                                   strict=True):
+            t = mapping[values[typed]]
+            coefficient = np.where(t >= 0, rules.aux_coefficient[group, np.maximum(t, 0)],
+                                   np.nan)
+            better = ~np.isnan(coefficient) & (np.isnan(best) | (coefficient > best))
+            best_type[better] = t[better]
+            best[better] = coefficient[better]
+        found = best_type >= 0
+        aux_type[typed[found]] = best_type[found]
+        aux_value[typed[found]] = best[found]
     columns = {
-        "dip_aux_type": _label([*rules.aux_types, None], np.where(aux_type >= 0, aux_type,
-                                                                  len(rules.aux_types))),
+        "dip_aux_type": tables.aux_type.column(aux_type),
         "dip_aux_coefficient": pa.array(aux_value, mask=np.isnan(aux_value)),
         "dip_cci": pa.array(score, type=pa.int16()),
-        "dip_cci_level": _label(labels_cci, level),
-        "dip_severity": _label(list(SEVERITY_LABELS), severity),
-        "dip_age_band": _label([*labels_age, None], np.where(band >= 0, band, len(labels_age))),
-        "dip_discharge": _label([*DISCHARGE_LABELS, None], np.where(discharge >= 0, discharge,
-                                                                    2)),
+        "dip_cci_level": tables.cci_level.column(level),
+        "dip_severity": tables.severity.column(severity),
+        "dip_age_band": tables.age_band.column(band),
+        "dip_discharge": tables.discharge.column(discharge),
     }
     if evidence:
+        sev = _LIST_LEVEL[list_level]
+        positions = np.flatnonzero(code_bits[:-1])
+        owner = _owners(dx.offsets, positions)
+        safe = cells[positions]
         component = dxf.cci[safe]
         counted = component >= 0
         sev_cell = dxf.severity[safe]
-        kept_component = np.zeros(len(cell), dtype=bool)
+        kept_component = np.zeros(len(positions), dtype=bool)
         kept_component[counted] = ((bits[owner[counted]] >> component[counted].astype(
             np.uint32)) & np.uint32(1)) == 1
         # One entry per component counted (the first diagnosis that carries it).
-        first_of = np.zeros(len(cell), dtype=bool)
+        first_of = np.zeros(len(positions), dtype=bool)
         if kept_component.any():
             index = np.flatnonzero(kept_component)
             key = owner[index].astype(np.int64) * 64 + component[index]
@@ -784,15 +870,48 @@ def _auxiliary(chunk: _Chunk, winner_group: np.ndarray, evidence: bool
     return columns
 
 
+def _group_labels(chunk: _Chunk, has_winner: np.ndarray, winner_group: np.ndarray,
+                  generated: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """The group code and name columns: one take from the rule set's labels, followed by the
+    generated comprehensive groups of this chunk (one label per distinct category and
+    treatment, built with Arrow string kernels, not per row)."""
+    rules, tables = chunk.rules, _tables(chunk)
+    n_groups = rules.n_groups
+    label_index = np.where(has_winner, winner_group, n_groups)
+    codes, names = tables.group_codes, tables.group_names
+    generated_rows = np.flatnonzero(generated)
+    if len(generated_rows):
+        category = chunk.dxf.category[chunk.pdx[generated_rows]].astype(np.int64)
+        key = category * len(TREATMENTS) + chunk.treatment[generated_rows]
+        # The distinct keys without a sort: their range (categories x 4) is small.
+        seen = np.zeros(int(key.max()) + 1, dtype=bool)
+        seen[key] = True
+        unique = np.flatnonzero(seen)
+        rank = np.cumsum(seen) - 1
+        categories = chunk.dxf.categories.take(pa.array(unique // len(TREATMENTS)))
+        treatments = pa.array(unique % len(TREATMENTS))
+        codes = pa.concat_arrays([codes, pc.binary_join_element_wise(
+            "ZH-", categories, tables.generated_code_parts.take(treatments), "")])
+        names = pa.concat_arrays([names, pc.binary_join_element_wise(
+            categories, tables.generated_name_parts.take(treatments), "")])
+        label_index[generated_rows] = n_groups + 1 + rank[key]
+    index = pa.array(label_index, type=pa.int64())
+    return codes.take(index), names.take(index)
+
+
 def _group_chunk(chunk: _Chunk, evidence: bool) -> dict[str, pa.Array]:
     rules, n = chunk.rules, chunk.n
-    pairs = chunk.candidates()
+    tables = _tables(chunk)
+    pairs = chunk.candidates(every=evidence)
     facts = chunk.evaluate(pairs)
     valid = np.flatnonzero(facts["ok"])
-    pairs = pairs.take(valid)
-    facts = {name: values[valid] for name, values in facts.items()}
-    keys = chunk.ranking_keys(pairs, facts)
-    winner_pair, runner_pair, order = _choose(pairs, keys, n, ranked=evidence)
+    if len(valid) < len(facts["ok"]):
+        pairs = pairs.take(valid)
+        facts = {name: values[valid] for name, values in facts.items()}
+    stage = rules.stage[pairs.group].astype(np.int64)
+    head = stage * 64 - np.where(stage != 0, pairs.dx_len, 0)  # the first two ranking keys
+    winner_pair, runner_pair, order, keys = _choose(
+        pairs, head, lambda index: chunk.ranking_keys(pairs, facts, index), n, ranked=evidence)
     has_winner = winner_pair >= 0
     safe_pair = np.maximum(winner_pair, 0)
     winner_group = np.where(has_winner, pairs.group[safe_pair] if len(pairs.group) else 0, -1)
@@ -805,55 +924,28 @@ def _group_chunk(chunk: _Chunk, evidence: bool) -> dict[str, pa.Array]:
     blank = rules.options.blank_group
     status = np.where(grouped, 0, 2 if blank else 1)
 
-    n_groups = rules.n_groups
-
-    def of_winner(values: np.ndarray) -> np.ndarray:
+    def of_winner(values: np.ndarray, missing: int) -> np.ndarray:
         if len(values) == 0:  # a rule set without groups
-            return np.zeros(n, dtype=values.dtype)
-        return values[np.maximum(winner_group, 0)]
+            return np.full(n, missing, dtype=np.int64)
+        return np.where(has_winner, values[np.maximum(winner_group, 0)], missing)
 
-    # Group code and name: listed groups, the blank group, then the generated comprehensive
-    # groups of this chunk, one label per distinct (category, treatment), all in one gather.
-    label_index = np.where(has_winner, winner_group, n_groups)
-    codes: list[str | None] = [*rules.group_codes, blank]
-    names: list[str | None] = [*rules.group_names, "空白病组" if blank else None]
-    generated_rows = np.flatnonzero(generated)
-    if len(generated_rows):
-        category = chunk.dxf.category[chunk.pdx[generated_rows]].astype(np.int64)
-        key = category * len(TREATMENTS) + chunk.treatment[generated_rows]
-        # The distinct keys without a sort: their range (categories x 4) is small.
-        seen = np.zeros(int(key.max()) + 1, dtype=bool)
-        seen[key] = True
-        unique = np.flatnonzero(seen)
-        rank = np.cumsum(seen) - 1
-        inverse = rank[key]
-        categories = chunk.dxf.categories.take(
-            pa.array(unique // len(TREATMENTS), type=pa.int64())).to_pylist()
-        treatments = (unique % len(TREATMENTS)).tolist()
-        codes += [f"ZH-{c}-{TREATMENT_CODES[t]}" for c, t in zip(categories, treatments,
-                                                                 strict=True)]
-        names += [f"{c} 综合病种（{TREATMENT_ZH[t]}）" for c, t in zip(categories, treatments,
-                                                                   strict=True)]
-        label_index[generated_rows] = n_groups + 1 + inverse
-    group_column = _take(codes, label_index)
-    name_column = _take(names, label_index)
-    stage_index = np.where(has_winner, of_winner(rules.stage),
-                           np.where(generated, COMPREHENSIVE, len(STAGES)))
-    treatment_index = np.where(
-        has_winner, of_winner(rules.treatment),
-        np.where(generated, chunk.treatment, len(TREATMENTS)))
+    group_column, name_column = _group_labels(chunk, has_winner, winner_group, generated)
+    stage_index = of_winner(rules.stage, len(STAGES))
+    stage_index[generated] = COMPREHENSIVE
+    treatment_index = of_winner(rules.treatment, len(TREATMENTS))
+    treatment_index[generated] = chunk.treatment[generated]
 
     columns: dict[str, pa.Array] = {
-        "dip_status": _label(list(STATUSES), status),
+        "dip_status": tables.status.column(status),
         "dip_group": group_column,
         "dip_group_name": name_column,
-        "dip_stage": _label([*STAGES, None], stage_index),
-        "dip_treatment": _label([*TREATMENTS, None], treatment_index),
-        "dip_basic_level": pa.array(has_winner & of_winner(rules.basic_level)),
+        "dip_stage": tables.stage.column(stage_index),
+        "dip_treatment": tables.treatment.column(treatment_index),
+        "dip_basic_level": pa.array(of_winner(rules.basic_level, 0).astype(bool)),
     }
-    columns.update(_auxiliary(chunk, np.where(has_winner, winner_group, -1), evidence))
-    columns["dip_reason"] = _label([None, *REASONS], reason)
-    columns["dip_rule_set"] = _label([rules.rule_set_id], np.zeros(n, dtype=np.int32))
+    columns.update(_auxiliary(chunk, winner_group, evidence))
+    columns["dip_reason"] = tables.reason.column(reason)
+    columns["dip_rule_set"] = tables.rule_set.column(np.zeros(n, dtype=np.int32))
     if evidence:
         columns.update(_evidence(chunk, pairs, keys, winner_pair, runner_pair, order,
                                  generated))
@@ -893,10 +985,10 @@ def _evidence(chunk: _Chunk, pairs: _Pairs, keys: list[np.ndarray], winner_pair:
     in_group = member_any(key, rules.alt_keys) | member_any(key, rules.related_keys)
     matched = positions[in_group]
     matched_px = list_column(px.distinct.take(pa.array(px.cell[matched], type=pa.int64())),
-                             chunk.px_owner[matched], n)
+                             _owners(px.offsets, matched), n)
     dropped = chunk.px_dropped
     excluded_px = list_column(px.distinct.take(pa.array(px.cell[dropped], type=pa.int64())),
-                              chunk.px_owner[dropped], n)
+                              _owners(px.offsets, dropped), n)
 
     codes = pa.array(rules.group_codes or [""], type=pa.string())
     candidates = list_column(codes.take(pa.array(pairs.group[order], type=pa.int64())),
@@ -945,20 +1037,26 @@ def dip_batch(
 
     One result row per claim, in order (:data:`RESULT_SCHEMA`, or :data:`EVIDENCE_SCHEMA` with
     ``evidence``). ``progress`` is called with the number of claims finished after each chunk.
+    The code lists may be ``list<string>`` or ``list<dictionary<string>>``; the result is the
+    same.
     """
     table = pa.Table.from_batches([clean]) if isinstance(clean, pa.RecordBatch) else clean
     schema = dip_result_schema(evidence=evidence)
     if table.num_rows == 0:
         return schema.empty_table()
-    dx = code_list(table.column("diagnoses"))
-    px = code_list(table.column("procedures"))
-    dxf = _dx_facts(rules, dx.distinct)
-    pxf = _px_facts(rules, px.distinct)
+    # Code ids of the rule set's known codes (new codes are learnt on the way).
+    known = known_codes(rules)
+    dx_universe, px_universe = known.universes(rules)
+    dx = dx_universe.code_list(table.column("diagnoses"))
+    px = px_universe.code_list(table.column("procedures"))
+    known.keep(dx_universe, px_universe)
+    dxf, pxf = dx_universe.facts, px_universe.facts
+    fields = _claims(table, rules)
     parts: dict[str, list[pa.Array]] = {name: [] for name in schema.names[1:]}
     for start in range(0, table.num_rows, CHUNK_ROWS):
         stop = min(start + CHUNK_ROWS, table.num_rows)
-        chunk = _Chunk(rules, table.slice(start, stop - start), dx.slice(start, stop),
-                       px.slice(start, stop), dxf, pxf)
+        chunk = _Chunk(rules, known, fields.slice(start, stop), dx.slice(start, stop),
+                       px.slice(start, stop), dxf, pxf)  # type: ignore[arg-type]
         for name, array in _group_chunk(chunk, evidence).items():
             parts[name].append(array)
         if progress is not None:

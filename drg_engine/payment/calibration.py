@@ -2,7 +2,8 @@
 
 Per group and year the cost is averaged over the cases inside the cell's fences (Tukey's
 ``Q1 - k x IQR .. Q3 + k x IQR``, k = 1.5 by default, or the ``q .. 1 - q`` quantiles, or
-none); the group average is the year-weighted mean of those
+none; drawn per group and year, or with ``trim_scope = "cell"`` per group over all its weighted
+years); the group average is the year-weighted mean of those
 yearly averages (``1:2:7`` over the last three years, oldest first, or every year alike), and
 the overall average ``M`` is weighted the same way over all trimmed cases. Then
 
@@ -14,8 +15,10 @@ the overall average ``M`` is weighted the same way over all trimmed cases. Then
   the ADRG's cases, source ``merged_adrg``) or flagged (source ``low_volume``; DIP always,
   since DIP comprehensive groups come from the DIP grouper).
 
-SQL (``calibration_cases``, ``calibration_cell_costs``) does the per-case work; the few
-hundred cell averages are combined here with exact decimals. `write_calibrated_params` writes
+The trimmed, year-weighted group averages, M and the values are
+:mod:`drg_engine.payment.group_averages` (SQL does the per-case work, the few hundred cell
+averages are combined with exact decimals), which the DIP catalogue builder's scores share;
+this module adds the merging of small groups and the unit value. `write_calibrated_params` writes
 the result as a parameter set that ``drg pay`` reads directly: the template set's other tables
 (hospitals, outlier rules, benefits, settlement shares) are copied beside the new weights.
 """
@@ -26,8 +29,6 @@ import csv
 import json
 import shutil
 import tempfile
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -35,9 +36,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from drg_engine.payment.errors import PaymentInputError, PaymentParameterError
+from drg_engine.payment.group_averages import (
+    MONEY_PLACES,
+    Cell,
+    Trimming,
+    group_averages,
+    year_weights,
+)
 from drg_engine.payment.inputs import (
     COLUMN_ALIASES,
     date_column,
@@ -45,10 +52,17 @@ from drg_engine.payment.inputs import (
     resolve_columns,
 )
 from drg_engine.payment.params import PaymentParams, load_params
-from drg_engine.payment.runner import SqlSession
+
+__all__ = [
+    "CalibratedGroup",
+    "Calibration",
+    "CalibrationOptions",
+    "calibrate",
+    "write_calibrated_params",
+    "year_weights",
+]
 
 DEFAULT_TEMPLATES = {"DRG": "anon_region_2025", "DIP": "dip_worked_example"}
-WEIGHT_PLACES = Decimal("0.0001")
 RATE_PLACES = {"DRG": Decimal("0.01"), "DIP": Decimal("0.0001")}
 SCORE_SCALE = {"DRG": Decimal(1), "DIP": Decimal(1000)}
 
@@ -64,6 +78,9 @@ class CalibrationOptions:
     # the trim_value .. 1 - trim_value quantiles ("quantile"), or nothing ("none").
     trim_method: Literal["iqr", "quantile", "none"] = "iqr"
     trim_value: Decimal = Decimal("1.5")
+    # Where the fences are drawn: per group and year, or per group over all its weighted years
+    # (as the DIP catalogue builder does: a small newest year still loses its outliers).
+    trim_scope: Literal["cell_year", "cell"] = "cell_year"
     min_cases: int = 15
     small_groups: Literal["merge", "flag"] = "merge"
 
@@ -83,6 +100,10 @@ class CalibrationOptions:
                 "merging small DIP groups needs the comprehensive groups of the DIP grouper; "
                 "use small_groups 'flag'"
             )
+
+    @property
+    def trimming(self) -> Trimming:
+        return Trimming(self.trim_method, self.trim_value, self.trim_scope)
 
 
 @dataclass(frozen=True)
@@ -114,40 +135,18 @@ class Calibration:
         return max(self.year_weights)
 
 
-@dataclass
-class _Cell:
-    adrg: str = ""
-    cases: int = 0
-    trimmed_cases: int = 0
-    by_year: dict[int, tuple[int, Decimal, int, Decimal]] = field(default_factory=dict)
-
-
 def calibrate(history: pa.Table, options: CalibrationOptions | None = None) -> Calibration:
     """Calibrate weights (DRG) or scores (DIP) from grouped historical claims."""
     options = options or CalibrationOptions()
-    cases_table = _history(history, options.scheme)
-    years = sorted(set(pc.unique(pc.year(cases_table.column("discharge_date"))).to_pylist()))
-    weights = year_weights(years, options.year_weights)
-    with SqlSession() as session:
-        session.register("history", cases_table)
-        session.register("year_weights", pa.table({
-            "year": pa.array(list(weights), pa.int64()),
-            "weight": pa.array(list(weights.values()), pa.decimal128(18, 4)),
-        }))
-        session.materialize("calibration_cases", "calibration_cases", {"scheme": options.scheme})
-        trim = {
-            "trim_method": options.trim_method,
-            "iqr_factor": options.trim_value if options.trim_method == "iqr" else 0,
-            "trim_quantile": options.trim_value if options.trim_method == "quantile" else 0,
-        }
-        groups = _cells(session.query("calibration_cell_costs", {"level": "group", **trim}))
-        adrgs = _cells(session.query("calibration_cell_costs", {"level": "adrg", **trim}))
+    averages = group_averages(_history(history, options.scheme), scheme=options.scheme,
+                              weights=options.year_weights, trimming=options.trimming)
+    groups, adrgs, weights = averages.groups, averages.adrgs, averages.weights
     if not groups:
         raise PaymentInputError(
             "no usable historical cases: need grouped claims with a positive total_cost "
             f"discharged in {', '.join(map(str, weights))}"
         )
-    overall = _overall_average(groups, weights)
+    overall = averages.overall
     scale = SCORE_SCALE[options.scheme]
     calibrated: list[CalibratedGroup] = []
     for name in sorted(groups):
@@ -160,33 +159,21 @@ def calibrate(history: pa.Table, options: CalibrationOptions | None = None) -> C
                 source = "merged_adrg" if basis.cases >= options.min_cases else "low_volume"
             else:
                 source = "low_volume"
-        average = _weighted_average(basis, weights)
-        value = (average / overall * scale).quantize(WEIGHT_PLACES, ROUND_HALF_UP)
+        average = averages.average(basis)
         calibrated.append(CalibratedGroup(
-            group=name, adrg=cell.adrg, value=value,
-            average_cost=average.quantize(Decimal("0.01"), ROUND_HALF_UP),
+            group=name, adrg=cell.adrg, value=averages.value(average, scale),
+            average_cost=average.quantize(MONEY_PLACES, ROUND_HALF_UP),
             cases=cell.cases, trimmed_cases=cell.trimmed_cases, source=source,
         ))
     unit_value = _unit_value(groups, {g.group: g.value for g in calibrated}, weights)
     return Calibration(
         options=options,
         year_weights=weights,
-        overall_average=overall.quantize(Decimal("0.01"), ROUND_HALF_UP),
+        overall_average=overall.quantize(MONEY_PLACES, ROUND_HALF_UP),
         unit_value=unit_value.quantize(RATE_PLACES[options.scheme], ROUND_HALF_UP),
         cases=sum(cell.cases for cell in groups.values()),
         groups=calibrated,
     )
-
-
-def year_weights(years: Sequence[int], weights: Sequence[Decimal] | None) -> dict[int, Decimal]:
-    """Weight per year: the last ``len(weights)`` years get ``weights`` (oldest first); with
-    fewer years in the data, the most recent weights are used (1:2:7 over two years is 2:7)."""
-    if not years:
-        raise PaymentInputError("the history has no discharge dates")
-    if weights is None:
-        return {year: Decimal(1) for year in years}
-    recent = list(years)[-len(weights):]
-    return dict(zip(recent, list(weights)[-len(recent):], strict=True))
 
 
 def _history(table: pa.Table, scheme: str) -> pa.Table:
@@ -217,43 +204,8 @@ def _history(table: pa.Table, scheme: str) -> pa.Table:
     })
 
 
-def _cells(table: pa.Table) -> dict[str, _Cell]:
-    cells: dict[str, _Cell] = defaultdict(_Cell)
-    for row in table.to_pylist():
-        cell = cells[row["cell"]]
-        cell.adrg = row["adrg"]
-        cell.cases += row["cases"]
-        cell.trimmed_cases += row["trimmed_cases"]
-        cell.by_year[row["year"]] = (
-            row["cases"], Decimal(row["total_cost"]), row["trimmed_cases"],
-            Decimal(row["trimmed_cost"]),
-        )
-    return dict(cells)
-
-
-def _weighted_average(cell: _Cell, weights: dict[int, Decimal]) -> Decimal:
-    total = weight_sum = Decimal(0)
-    for year, (_, _, trimmed_cases, trimmed_cost) in cell.by_year.items():
-        if trimmed_cases:
-            total += weights[year] * trimmed_cost / trimmed_cases
-            weight_sum += weights[year]
-    return total / weight_sum
-
-
-def _overall_average(cells: dict[str, _Cell], weights: dict[int, Decimal]) -> Decimal:
-    cost: dict[int, Decimal] = defaultdict(Decimal)
-    count: dict[int, int] = defaultdict(int)
-    for cell in cells.values():
-        for year, (_, _, trimmed_cases, trimmed_cost) in cell.by_year.items():
-            cost[year] += trimmed_cost
-            count[year] += trimmed_cases
-    years = [year for year in count if count[year]]
-    total = sum((weights[y] * cost[y] / count[y] for y in years), Decimal(0))
-    return total / sum((weights[y] for y in years), Decimal(0))
-
-
 def _unit_value(
-    cells: dict[str, _Cell], values: dict[str, Decimal], weights: dict[int, Decimal]
+    cells: dict[str, Cell], values: dict[str, Decimal], weights: dict[int, Decimal]
 ) -> Decimal:
     cost = units = Decimal(0)
     for name, cell in cells.items():
