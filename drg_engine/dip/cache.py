@@ -8,25 +8,17 @@ stale entry is rebuilt, never trusted.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from drg_engine.dip.compiled import COMPILER_VERSION, CompiledDip, compile_dip
 from drg_engine.dip.manifest import ResolvedDipRuleSet, resolve_dip_rule_set
-from drg_engine.rules.cache import cache_dir
+from drg_engine.rules.cache import cache_dir, hash_files, read_cached, write_cached
 
 
 def dip_content_hash(rule_set: ResolvedDipRuleSet) -> str:
-    digest = hashlib.sha256(f"dip compiler {COMPILER_VERSION}\n".encode())
-    digest.update(rule_set.manifest_path.read_bytes())
-    for name in sorted(rule_set.table_paths):
-        digest.update(name.encode())
-        digest.update(rule_set.table_paths[name].read_bytes())
-    return digest.hexdigest()
+    return hash_files(f"dip compiler {COMPILER_VERSION}", [rule_set.manifest_path],
+                      rule_set.table_paths)
 
 
 def compile_dip_rule_set(rule_set: ResolvedDipRuleSet, digest: str | None = None) -> CompiledDip:
@@ -36,36 +28,14 @@ def compile_dip_rule_set(rule_set: ResolvedDipRuleSet, digest: str | None = None
     return compile_dip(load_dip_tables(rule_set), digest or dip_content_hash(rule_set))
 
 
-def _read_cached(path: Path, expected_hash: str) -> CompiledDip | None:
-    try:
-        with path.open("rb") as handle:
-            rules = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        return None
-    if not isinstance(rules, CompiledDip) or rules.content_hash != expected_hash:
-        return None
-    return rules
-
-
-def _write_cached(path: Path, rules: CompiledDip) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(rules, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError:
-        return
-
-
 @lru_cache(maxsize=8)
 def _load_cached(directory: str, digest: str) -> CompiledDip:
     rule_set = resolve_dip_rule_set(directory)
     path = cache_dir() / f"dip-{rule_set.manifest.id}-{digest[:20]}.pickle"
-    rules = _read_cached(path, digest)
+    rules = read_cached(path, digest, CompiledDip)
     if rules is None:
         rules = compile_dip_rule_set(rule_set, digest)
-        _write_cached(path, rules)
+        write_cached(path, rules)
     return rules
 
 

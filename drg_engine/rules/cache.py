@@ -14,6 +14,7 @@ import pickle
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from drg_engine.rules.compiled import COMPILER_VERSION, CompiledRules, compile_rules
 from drg_engine.rules.manifest import ResolvedRuleSet, resolve_rule_set
@@ -25,32 +26,43 @@ def cache_dir() -> Path:
 
 
 def content_hash(rule_set: ResolvedRuleSet) -> str:
-    digest = hashlib.sha256(f"compiler {COMPILER_VERSION}\n".encode())
-    for path in rule_set.manifest_paths:
+    return hash_files(f"compiler {COMPILER_VERSION}", list(rule_set.manifest_paths),
+                      rule_set.table_paths)
+
+
+T = TypeVar("T")
+
+
+def hash_files(header: str, files: list[Path], tables: dict[str, Path]) -> str:
+    """SHA-256 over a compiler header, the given files and the named table files (sorted)."""
+    digest = hashlib.sha256(f"{header}\n".encode())
+    for path in files:
         digest.update(path.read_bytes())
-    for name in sorted(rule_set.table_paths):
+    for name in sorted(tables):
         digest.update(name.encode())
-        digest.update(rule_set.table_paths[name].read_bytes())
+        digest.update(tables[name].read_bytes())
     return digest.hexdigest()
 
 
-def _read_cached(path: Path, expected_hash: str) -> CompiledRules | None:
+def read_cached(path: Path, expected_hash: str, kind: type[T]) -> T | None:
+    """The pickled ``kind`` at ``path`` if it is readable and has ``expected_hash``; else None."""
     try:
         with path.open("rb") as handle:
-            rules = pickle.load(handle)
+            compiled = pickle.load(handle)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return None
-    if not isinstance(rules, CompiledRules) or rules.content_hash != expected_hash:
+    if not isinstance(compiled, kind) or getattr(compiled, "content_hash", None) != expected_hash:
         return None
-    return rules
+    return compiled
 
 
-def _write_cached(path: Path, rules: CompiledRules) -> None:
+def write_cached(path: Path, compiled: object) -> None:
+    """Pickle ``compiled`` to ``path`` atomically; a cache that cannot be written is skipped."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump(rules, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(compiled, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except OSError:
         # A read-only home must not stop grouping; the next start compiles again.
@@ -68,10 +80,10 @@ def compile_rule_set(rule_set: ResolvedRuleSet, digest: str | None = None) -> Co
 def _load_cached(directory: str, digest: str) -> CompiledRules:
     rule_set = resolve_rule_set(directory)
     path = cache_dir() / f"{rule_set.manifest.id}-{digest[:20]}.pickle"
-    rules = _read_cached(path, digest)
+    rules = read_cached(path, digest, CompiledRules)
     if rules is None:
         rules = compile_rule_set(rule_set, digest)
-        _write_cached(path, rules)
+        write_cached(path, rules)
     return rules
 
 
