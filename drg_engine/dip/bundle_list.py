@@ -35,7 +35,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from drg_engine.dip.codes import PrefixIndex
 from drg_engine.dip.compiled import Csr
-from drg_engine.dip.manifest import read_toml_model
 from drg_engine.dip.specs import (
     SpecError,
     is_wildcard,
@@ -45,6 +44,7 @@ from drg_engine.dip.specs import (
 )
 from drg_engine.dip.tables import read_rows
 from drg_engine.errors import RuleSetError
+from drg_engine.rules.manifest import locate_manifest_folder, manifest_folders, read_toml_model
 
 
 class BundleManifest(BaseModel):
@@ -172,24 +172,12 @@ def default_bundles_root() -> Path:
 
 
 def available_bundle_lists(root: Path | None = None) -> list[str]:
-    root = root or default_bundles_root()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.toml").is_file())
+    return manifest_folders(root or default_bundles_root())
 
 
 def locate_bundle_list(id_or_path: str | Path, root: Path | None = None) -> Path:
-    candidate = Path(id_or_path)
-    if (candidate / "manifest.toml").is_file():
-        return candidate.resolve()
-    root = root or default_bundles_root()
-    by_id = root / str(id_or_path)
-    if (by_id / "manifest.toml").is_file():
-        return by_id.resolve()
-    known = ", ".join(available_bundle_lists(root)) or "none"
-    raise RuleSetError(
-        f"unknown single-disease list '{id_or_path}': known lists are {known} (in {root})"
-    )
+    return locate_manifest_folder(id_or_path, root or default_bundles_root(),
+                                  "single-disease list")
 
 
 def compile_bundles(manifest: BundleManifest, rows: list[BundleRow], path: Path,

@@ -12,14 +12,14 @@ conservative fallback, how related procedures match, the blank group, and the au
 from __future__ import annotations
 
 import os
-import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drg_engine.errors import RuleSetError
+from drg_engine.rules.manifest import locate_manifest_folder, manifest_folders, read_toml_model
 
 REQUIRED_TABLES = ("groups", "procedure_attributes")
 OPTIONAL_TABLES = (
@@ -171,48 +171,17 @@ def default_dip_root() -> Path:
 
 
 def available_dip_rule_sets(root: Path | None = None) -> list[str]:
-    root = root or default_dip_root()
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.toml").is_file())
+    return manifest_folders(root or default_dip_root())
 
 
 def locate_dip_rule_set(id_or_path: str | Path, root: Path | None = None) -> Path:
-    candidate = Path(id_or_path)
-    if (candidate / "manifest.toml").is_file():
-        return candidate.resolve()
-    root = root or default_dip_root()
-    by_id = root / str(id_or_path)
-    if (by_id / "manifest.toml").is_file():
-        return by_id.resolve()
-    known = ", ".join(available_dip_rule_sets(root)) or "none"
-    raise RuleSetError(
-        f"unknown DIP rule set '{id_or_path}': known DIP rule sets are {known} (in {root})"
-    )
-
-
-def read_toml_model(path: Path, model: type[BaseModel]) -> BaseModel:
-    """A TOML file validated by ``model``; errors name the file and the field."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuleSetError(f"{path}: manifest.toml not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleSetError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
-        )
-        raise RuleSetError(f"{path}: {problems}") from None
+    return locate_manifest_folder(id_or_path, root or default_dip_root(), "DIP rule set")
 
 
 def resolve_dip_rule_set(id_or_path: str | Path, root: Path | None = None) -> ResolvedDipRuleSet:
     directory = locate_dip_rule_set(id_or_path, root)
     manifest_path = directory / "manifest.toml"
     manifest = read_toml_model(manifest_path, DipManifest)
-    assert isinstance(manifest, DipManifest)
     if manifest.id != directory.name:
         raise RuleSetError(
             f"{manifest_path}: field 'id' is '{manifest.id}' but the folder is '{directory.name}'"

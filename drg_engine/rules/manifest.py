@@ -11,6 +11,7 @@ import os
 import tomllib
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -68,6 +69,9 @@ class ResolvedRuleSet(BaseModel):
     manifest_paths: list[Path]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def default_rules_root() -> Path:
     """Where rule sets are looked up by id: ``$DRG_RULES_PATH`` or the repo's grouper_rules/."""
     env = os.environ.get("DRG_RULES_PATH")
@@ -76,14 +80,34 @@ def default_rules_root() -> Path:
     return Path(__file__).resolve().parents[2] / "grouper_rules"
 
 
-def available_rule_sets(root: Path | None = None) -> list[str]:
-    root = root or default_rules_root()
+def manifest_folders(root: Path) -> list[str]:
+    """Names of the folders directly under ``root`` that hold a manifest.toml."""
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "manifest.toml").is_file())
 
 
-def _read_manifest(path: Path) -> Manifest:
+def available_rule_sets(root: Path | None = None) -> list[str]:
+    return manifest_folders(root or default_rules_root())
+
+
+def locate_manifest_folder(id_or_path: str | Path, root: Path, what: str) -> Path:
+    """The folder of ``id_or_path``: a folder with a manifest.toml, or an id under ``root``.
+
+    ``what`` names the kind in the error ("rule set", "DIP rule set", ...).
+    """
+    candidate = Path(id_or_path)
+    if (candidate / "manifest.toml").is_file():
+        return candidate.resolve()
+    by_id = root / str(id_or_path)
+    if (by_id / "manifest.toml").is_file():
+        return by_id.resolve()
+    known = ", ".join(manifest_folders(root)) or "none"
+    raise RuleSetError(f"unknown {what} '{id_or_path}': known {what}s are {known} (in {root})")
+
+
+def read_toml_model(path: Path, model: type[M]) -> M:
+    """A TOML file validated by ``model``; errors name the file and the field."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -91,7 +115,7 @@ def _read_manifest(path: Path) -> Manifest:
     except tomllib.TOMLDecodeError as exc:
         raise RuleSetError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return Manifest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}" for err in exc.errors()
@@ -101,21 +125,13 @@ def _read_manifest(path: Path) -> Manifest:
 
 def locate_rule_set(id_or_path: str | Path, root: Path | None = None) -> Path:
     """Return the folder of a rule set given its id (under the rules root) or a folder path."""
-    candidate = Path(id_or_path)
-    if (candidate / "manifest.toml").is_file():
-        return candidate.resolve()
-    root = root or default_rules_root()
-    by_id = root / str(id_or_path)
-    if (by_id / "manifest.toml").is_file():
-        return by_id.resolve()
-    known = ", ".join(available_rule_sets(root)) or "none"
-    raise RuleSetError(f"unknown rule set '{id_or_path}': known rule sets are {known} (in {root})")
+    return locate_manifest_folder(id_or_path, root or default_rules_root(), "rule set")
 
 
 def resolve_rule_set(id_or_path: str | Path, root: Path | None = None) -> ResolvedRuleSet:
     directory = locate_rule_set(id_or_path, root)
     manifest_path = directory / "manifest.toml"
-    manifest = _read_manifest(manifest_path)
+    manifest = read_toml_model(manifest_path, Manifest)
     if manifest.id != directory.name:
         raise RuleSetError(
             f"{manifest_path}: field 'id' is '{manifest.id}' but the folder is '{directory.name}'"
