@@ -19,13 +19,12 @@ its file, line and field; cross-row checks (unique codes, stage rules, reference
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from drg_engine.dip.manifest import ResolvedDipRuleSet
 from drg_engine.dip.specs import (
@@ -38,6 +37,7 @@ from drg_engine.dip.specs import (
     parse_px_set,
 )
 from drg_engine.errors import RuleSetError
+from drg_engine.rules.tables import read_rows
 
 Stage = Literal["pregroup", "merge", "assisted", "base", "basic", "comprehensive"]
 STAGES: tuple[str, ...] = ("pregroup", "merge", "assisted", "base", "basic", "comprehensive")
@@ -207,36 +207,6 @@ class DipTables:
     cci_components: list[CciComponentRow]
     severity_codes: list[SeverityCodeRow]
     auxiliary_coefficients: list[AuxCoefficientRow]
-
-
-def read_rows(path: Path, model: type[_Row]) -> list[_Row]:
-    """Every row of a CSV file validated by ``model``; the first bad row raises with its line."""
-    expected = set(model.model_fields)
-    required = {n for n, f in model.model_fields.items() if f.is_required()}
-    rows: list[_Row] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = set(reader.fieldnames or [])
-        missing = sorted(required - header)
-        if missing:
-            raise RuleSetError(f"{path}: header lacks required columns {missing}")
-        unknown = sorted(header - expected)
-        if unknown:
-            raise RuleSetError(f"{path}: header has unknown columns {unknown}")
-        for line, record in enumerate(reader, start=2):
-            if None in record:
-                raise RuleSetError(f"{path}, line {line}: more values than header columns")
-            try:
-                rows.append(model.model_validate(record))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err["loc"]) or "?"
-                message = str(err["msg"]).removeprefix("Value error, ")
-                raise RuleSetError(
-                    f"{path}, line {line}, field '{field}': {message} "
-                    f"(value {record.get(field, '')!r})"
-                ) from None
-    return rows
 
 
 def _fail(path: Path, index: int, field: str, message: str) -> RuleSetError:

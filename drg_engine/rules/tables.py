@@ -12,7 +12,7 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -188,9 +188,13 @@ class RuleTables:
     px_map: list[MapRow]
 
 
-def _read_table(path: Path, model: type[_Row]) -> list[_Row]:
+RowModel = TypeVar("RowModel", bound=BaseModel)
+
+
+def read_rows(path: Path, model: type[RowModel]) -> list[RowModel]:
+    """Every row of a CSV file validated by ``model``; the first bad row raises with its line."""
     expected = set(model.model_fields)
-    rows: list[_Row] = []
+    rows: list[RowModel] = []
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         header = set(reader.fieldnames or [])
@@ -209,9 +213,10 @@ def _read_table(path: Path, model: type[_Row]) -> list[_Row]:
             except ValidationError as exc:
                 err = exc.errors()[0]
                 field = ".".join(str(p) for p in err["loc"]) or "?"
-                value = record.get(field, "")
+                message = str(err["msg"]).removeprefix("Value error, ")
                 raise RuleSetError(
-                    f"{path}, line {line}, field '{field}': {err['msg']} (value {value!r})"
+                    f"{path}, line {line}, field '{field}': {message} "
+                    f"(value {record.get(field, '')!r})"
                 ) from None
     return rows
 
@@ -280,7 +285,7 @@ def check_references(tables: RuleTables) -> None:
 
 def load_tables(rule_set: ResolvedRuleSet) -> RuleTables:
     loaded = {
-        name: _read_table(rule_set.table_paths[name], model)
+        name: read_rows(rule_set.table_paths[name], model)
         for name, model in _ROW_MODELS.items()
     }
     tables = RuleTables(rule_set=rule_set, **loaded)  # type: ignore[arg-type]
