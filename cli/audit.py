@@ -71,6 +71,9 @@ def _summary(result: AuditResult, written: list[str]) -> Table:
 @click.option("--visits", "visits_path", type=click.Path(path_type=Path),
               help="The persons' outpatient, emergency, pharmacy and other inpatient "
                    "settlements (patient id, institution, med_type, date, amount).")
+@click.option("--payments", "payments_path", type=click.Path(path_type=Path),
+              help="Per-claim output of `drg pay`: the fund's payment for each stay "
+                   "(fund_payable) becomes the amount at risk instead of an estimate.")
 @click.option("--hospitals", "hospitals_path", type=click.Path(path_type=Path),
               help="Hospital master: hospital id, level, approved beds (核定床位).")
 @click.option("--category-map", "category_map_path", type=click.Path(path_type=Path),
@@ -93,7 +96,7 @@ def _summary(result: AuditResult, written: list[str]) -> Table:
               help="Cases with evidence in the HTML report (all are in the findings file).")
 @click.option("--quiet", is_flag=True, help="No summary table (skip notices still go to stderr).")
 def audit(claims_path: Path, charges_path: Path | None, visits_path: Path | None,
-          hospitals_path: Path | None, category_map_path: Path | None,
+          payments_path: Path | None, hospitals_path: Path | None, category_map_path: Path | None,
           params_path: Path | None, rules_id: str, report_path: Path,
           findings_path: Path | None, excel_path: Path | None, max_cases: int,
           quiet: bool) -> None:
@@ -110,7 +113,8 @@ def audit(claims_path: Path, charges_path: Path | None, visits_path: Path | None
         registry = load_registry()
         params = resolve_params(registry, params_path)
         inputs = load_inputs(
-            claims_path, charges=charges_path, visits=visits_path, hospitals=hospitals_path,
+            claims_path, charges=charges_path, visits=visits_path, payments=payments_path,
+            hospitals=hospitals_path,
             category_map=category_map_path or params.tables.get("category_map"),
             dx_support=params.tables.get("dx_support"), rules=rules_id,
         )

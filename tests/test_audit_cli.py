@@ -85,3 +85,31 @@ def test_errors_exit_1_with_a_message(tmp_path: Path) -> None:
     assert "charges: missing required columns service_date, category" in columns.output
     usage = CliRunner().invoke(audit, [str(paths["claims"])])
     assert usage.exit_code == 2 and "--report" in usage.output
+
+
+def test_payments_from_drg_pay_set_the_amounts_at_risk(tmp_path: Path) -> None:
+    from drg_engine.cli.app import main
+
+    paths = sample_paths()
+    grouped, payments = tmp_path / "grouped.parquet", tmp_path / "payments.parquet"
+    runner = CliRunner()
+    for args in (["group", str(paths["claims"]), "-o", str(grouped), "--keep-input", "--quiet"],
+                 ["pay", str(grouped), "--params", "anon_region_2025", "-o", str(payments),
+                  "--quiet"]):
+        done = runner.invoke(main, args)
+        assert done.exit_code == 0, done.output
+    result = runner.invoke(main, ["audit", str(paths["claims"]), "--payments", str(payments),
+                                  "--report", str(tmp_path / "a.html"), "-o",
+                                  str(tmp_path / "f.parquet")])
+    assert result.exit_code == 0, result.output
+    assert "(fund_payment column)" in result.output
+    paid = {row["claim_id"]: float(row["fund_payable"])
+            for row in pq.read_table(payments).to_pylist()}
+    findings = [row for row in pq.read_table(tmp_path / "f.parquet").to_pylist()
+                if row["status"] == "open" and row["amount_at_risk"]]
+    assert findings
+    # Every stay's amounts at risk, added over its rules, stay within what the fund paid for it.
+    at_risk: dict[str, float] = {}
+    for row in findings:
+        at_risk[row["claim_id"]] = at_risk.get(row["claim_id"], 0.0) + float(row["amount_at_risk"])
+    assert all(amount <= paid[claim] + 0.01 for claim, amount in at_risk.items() if claim in paid)

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from drg_engine.audit import load_inputs, run_audit
-from drg_engine.audit.inputs import prepare_charges, prepare_visits
+from drg_engine.audit.inputs import prepare_charges, prepare_visits, with_fund_payments
 from drg_engine.errors import MissingColumnsError
 
 CLAIMS = pa.table({
@@ -86,3 +86,23 @@ def test_fund_payment_column_is_used_when_present() -> None:
     assert result.meta["payment_source"] == "fund_payment column"
     estimated = run_audit(load_inputs(CLAIMS))
     assert estimated.meta["payment_source"].startswith("estimated")
+
+
+def test_payments_from_drg_pay_become_the_fund_payment_by_claim_id() -> None:
+    # In another order, with an extra claim, and covering only S1: S2 stays estimated.
+    payments = pa.table({"claim_id": ["X9", "S1"], "fund_payable": ["1.00", "1234.56"]})
+    claims = with_fund_payments(CLAIMS, payments)
+    assert claims.column("fund_payment").to_pylist() == [1234.56, None]
+    assert claims.column("setl_id").to_pylist() == CLAIMS.column("setl_id").to_pylist()
+    result = run_audit(load_inputs(CLAIMS, payments=payments))
+    assert result.meta["payment_source"] == (
+        "estimated: total_cost x fund_share; fund_payment column")
+    # The payments win over a fund_payment column; claims they miss keep the column's value.
+    own = CLAIMS.append_column("fund_pay_sumamt", pa.array(["500.00", "800.00"]))
+    assert with_fund_payments(own, payments).column("fund_payment").to_pylist() == [
+        1234.56, 800.0]
+
+
+def test_payments_without_the_pay_columns_are_refused() -> None:
+    with pytest.raises(MissingColumnsError, match="fund_payable"):
+        with_fund_payments(CLAIMS, pa.table({"claim_id": ["S1"], "amount": [1.0]}))

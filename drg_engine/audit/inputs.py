@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -25,7 +26,13 @@ from drg_engine.errors import MissingColumnsError
 from drg_engine.io import read_claims
 from drg_engine.pipeline import group_table
 from drg_engine.rules import CompiledRules, load_rules
-from drg_engine.schema import CLAIM_SCHEMA, REJECT_SCHEMA, RESULT_COLUMNS, normalize_column_name
+from drg_engine.schema import (
+    CLAIM_SCHEMA,
+    COLUMN_ALIASES,
+    REJECT_SCHEMA,
+    RESULT_COLUMNS,
+    normalize_column_name,
+)
 from drg_engine.validate import normalize_claims
 
 CHARGE_ALIASES: dict[str, tuple[str, ...]] = {
@@ -307,9 +314,44 @@ def prepare_claims(
     )
 
 
+def with_fund_payments(claims: pa.Table, payments: pa.Table) -> pa.Table:
+    """The claims with ``fund_payment`` taken from a ``drg pay`` output (its ``fund_payable``:
+    what the fund pays the hospital for the stay), matched by claim id, in the claims' order.
+
+    Claims the payments do not cover keep their own ``fund_payment`` (or none: estimated).
+    """
+    missing = [name for name in ("claim_id", "fund_payable") if name not in payments.column_names]
+    if missing:
+        raise MissingColumnsError(
+            f"the payments file lacks {', '.join(missing)}; give the per-claim output of "
+            "`drg pay` (claim_id, fund_payable)"
+        )
+    paid = pl.from_arrow(payments.select(["claim_id", "fund_payable"]))
+    assert isinstance(paid, pl.DataFrame)
+    paid = paid.with_columns(pl.col("claim_id").cast(pl.Utf8).str.strip_chars()).unique(
+        "claim_id", keep="first", maintain_order=True)
+    frame = pl.from_arrow(claims)
+    assert isinstance(frame, pl.DataFrame)
+    aliases = {"claim_id": COLUMN_ALIASES["claim_id"], **CLAIM_EXTRA_ALIASES}
+    found = _resolve(claims.column_names, aliases, ("claim_id",), "claims")
+    key = claims.column_names[found["claim_id"]]
+    joined = frame.with_columns(
+        pl.col(key).cast(pl.Utf8).str.strip_chars().alias("__claim_key")
+    ).join(paid.rename({"claim_id": "__claim_key"}), on="__claim_key", how="left",
+           maintain_order="left")
+    fund = joined.get_column("fund_payable").cast(pl.Float64)
+    existing = (claims.column_names[found["fund_payment"]] if "fund_payment" in found
+                else None)
+    if existing is not None:
+        fund = fund.fill_null(joined.get_column(existing).cast(pl.Float64, strict=False))
+        claims = claims.drop_columns([existing])
+    return claims.append_column("fund_payment", fund.to_arrow())
+
+
 def load_inputs(
     claims: str | Path | pa.Table,
     *,
+    payments: str | Path | pa.Table | None = None,
     charges: str | Path | pa.Table | None = None,
     visits: str | Path | pa.Table | None = None,
     hospitals: str | Path | pa.Table | None = None,
@@ -322,8 +364,11 @@ def load_inputs(
     def table_of(source: str | Path | pa.Table) -> pa.Table:
         return source if isinstance(source, pa.Table) else read_claims(Path(source))
 
+    claims_table = table_of(claims)
+    if payments is not None:
+        claims_table = with_fund_payments(claims_table, table_of(payments))
     return AuditInputs(
-        claims=prepare_claims(table_of(claims), rules),
+        claims=prepare_claims(claims_table, rules),
         charges=None if charges is None else prepare_charges(table_of(charges)),
         visits=None if visits is None else prepare_visits(table_of(visits)),
         hospitals=None if hospitals is None else prepare_hospitals(table_of(hospitals)),

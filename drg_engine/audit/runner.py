@@ -378,7 +378,8 @@ def run_audit(
         SELECT (SELECT count(*) FROM claims_all), (SELECT count(*) FROM claims),
                (SELECT count(*) FROM charges), (SELECT count(*) FROM visits),
                (SELECT count(*) FROM hospitals),
-               (SELECT any_value(payment_source) FROM claims_all),
+               (SELECT string_agg(DISTINCT payment_source, '; ' ORDER BY payment_source)
+                FROM claims_all),
                (SELECT count(DISTINCT hospital_id) FROM claims_all),
                (SELECT min(admit_date) FROM claims_all),
                (SELECT max(discharge_date) FROM claims_all)

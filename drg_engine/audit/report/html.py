@@ -208,8 +208,10 @@ def _notices(result: AuditResult, hospitals: list[dict]) -> str:
                          f"{escape(caveat)}</div>")
     if result.meta.get("payment_source", "").startswith("estimated"):
         share = result.params.global_values["fund_share"]
-        parts.append('<div class="notice skip">No fund_payment column in the claims: amounts at '
-                     f"risk use total cost x fund share {share}.</div>")
+        some = "Some claims have" if ";" in result.meta["payment_source"] else "The claims have"
+        parts.append(f'<div class="notice skip">{some} no fund payment (no fund_payment column '
+                     "and no `drg pay` output given with --payments): their amounts at risk use "
+                     f"total cost x fund share {share}.</div>")
     return "".join(parts) or '<p class="muted">No rule was skipped and no caveat applies.</p>'
 
 
