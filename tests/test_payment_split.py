@@ -75,6 +75,17 @@ def test_same_day_stays_are_ordered_by_claim_id(tmp_path: Path) -> None:
     assert rows["z2"]["fund_share"] == D("18800.00")
 
 
+def test_a_repeated_claim_id_on_one_day_keeps_input_order(tmp_path: Path) -> None:
+    day = date(2024, 4, 1)
+    stays = [{**CLAIM, "claim_id": "k", "patient_id": "P", "discharge_date": day,
+              "total_cost": cost} for cost in ("40000", "30000")]
+    first = price_claims(claims_table(stays), params(tmp_path / "a")).claims
+    # entitlements 31,200 and 23,200, the second capped at 50,000 - 31,200
+    assert first.column("fund_share").to_pylist() == [D("31200.00"), D("18800.00")]
+    second = price_claims(claims_table(stays[::-1]), params(tmp_path / "b")).claims
+    assert second.column("fund_share").to_pylist() == [D("23200.00"), D("26800.00")]
+
+
 def test_stay_cap(tmp_path: Path) -> None:
     policy = [{"insurance_type": "resident", "deductible": "1000", "reimbursement_ratio": "0.8",
                "stay_cap": "5000"}]

@@ -1,17 +1,19 @@
 """The exact-decimal SQL helpers (sql/macros.sql) against Python's Decimal: division exact to
 18 places, rounding half away from zero to the fen and to 4 places on exact ties and near-ties,
-whether the DOUBLE shortcut or the exact path decides. And the runner's parameter binding."""
+whether the DOUBLE shortcut or the exact path decides. And the runner: parameter binding, and
+putting per-claim results back in input order."""
 
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drg_engine.payment.runner import SqlSession, sql_text
+from drg_engine.payment.runner import MIN_RUN, SqlSession, restore_input_order, sql_text
 
 D = Decimal
 
@@ -37,6 +39,17 @@ def test_exact_division(session: SqlSession, numerator: str, denominator: str) -
         context.prec = 60
         expected = (D(numerator) / D(denominator)).quantize(D("1e-18"), ROUND_DOWN)
     assert got == expected
+
+
+@pytest.mark.parametrize("scaled", [
+    "0", "1", "-1", "999999999999999999", "-1000000000000000001",
+    "99999999999999999999999999999999999999", "-99999999999999999999999999999999999999",
+])
+def test_scaled_integer_back_to_decimal(session: SqlSession, scaled: str) -> None:
+    got = one(session, "int_to_dec18(CAST($q AS HUGEINT))", q=scaled)
+    with localcontext() as context:
+        context.prec = 60
+        assert got == D(scaled).scaleb(-18)
 
 
 def test_division_by_zero_is_null(session: SqlSession) -> None:
@@ -72,3 +85,40 @@ def test_runner_binds_only_the_parameters_a_file_uses(session: SqlSession) -> No
         session.query("hospital_terms", {})
     with pytest.raises(ValueError, match="not a SQL file name"):
         sql_text("../secrets")
+
+
+def positions_table(positions: list[int] | np.ndarray) -> pa.Table:
+    position = np.asarray(positions, dtype=np.int64)
+    return pa.table({"row_position": position, "value": position * 10})
+
+
+def assert_in_input_order(table: pa.Table) -> None:
+    n = table.num_rows
+    assert table.column("row_position").to_pylist() == list(range(n))
+    assert table.column("value").to_pylist() == [10 * i for i in range(n)]
+
+
+def test_input_order_kept_when_already_in_order() -> None:
+    table = positions_table(range(5))
+    assert restore_input_order(table) is table
+    assert restore_input_order(positions_table([])).num_rows == 0
+
+
+def test_runs_out_of_order_are_moved_whole() -> None:
+    # as a streamed join returns them: consecutive rows, runs in another order
+    runs = [range(2 * MIN_RUN, 3 * MIN_RUN), range(MIN_RUN, 2 * MIN_RUN), range(MIN_RUN)]
+    table = positions_table(np.concatenate([np.arange(r.start, r.stop) for r in runs]))
+    restored = restore_input_order(table)
+    assert_in_input_order(restored)
+    assert restored.column("value").num_chunks == 3  # slices of the result, not a copy
+
+
+def test_shuffled_rows_are_gathered() -> None:
+    table = positions_table(np.random.default_rng(5).permutation(3 * MIN_RUN))
+    assert_in_input_order(restore_input_order(table))
+
+
+@pytest.mark.parametrize("positions", [[0, 0], [1, 2], [-1, 0], [0, 2, 1, 2]])
+def test_positions_must_number_the_rows(positions: list[int]) -> None:
+    with pytest.raises(AssertionError, match="row_position"):
+        restore_input_order(positions_table(positions))

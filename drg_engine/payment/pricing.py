@@ -4,11 +4,13 @@ The steps, each one SQL file run by DuckDB over Arrow (see ``sql/``): hospital_t
 coefficient, unit values, benefit terms per hospital and insurance type), group_terms (weights or
 scores with their outlier rules per level), price_terms (standards and outlier thresholds per
 hospital, insurance type, group and auxiliary type: the exact decimal work, done once per
-combination), then case_pricing and benefit_split, put side by side by claim_payments in one
-streamed statement (with the DIP settlement point value computed from the fund budget in between
-when the set asks for it), hospital_settlement, and reconciliation, whose identities must all
-hold before a run is returned. Missing parameters stop the run with an error that
-names the hospital, insurance type, level or group concerned.
+combination), benefit_split (the fund's payments under the annual caps, a window over each
+patient's stays), then case_pricing streamed into claim_payments in one statement (with the DIP
+settlement point value computed from the fund budget in between when the set asks for it),
+hospital_settlement, and reconciliation, whose identities must all hold before a run is
+returned. Per-claim results are put back in input order by row position (see `runner`).
+Missing parameters stop the run with an error that names the hospital, insurance type, level
+or group concerned.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from drg_engine.payment.runner import SqlSession
 
 EXAMPLES = 10
 MISSING_CLASSES = ("MISSING_WEIGHT", "MISSING_AUX_COEFFICIENT")
-PIPELINE = (("priced", "case_pricing"), ("split", "benefit_split"))
+PIPELINE = (("priced", "case_pricing"),)
 COMPUTED_COLUMNS = (
     "case_class", "payment_mode", "per_item", "special_review", "group_value", "coefficient",
     "unit_value", "payment_standard", "cost_ratio", "case_units", "case_payment",
@@ -40,6 +42,8 @@ SPLIT_COLUMNS = (
     "in_policy_cost", "out_of_policy_cost", "deductible_paid", "copay", "basic_fund_paid",
     "serious_illness_paid", "fund_share", "patient_share", "fund_payable", "case_balance",
 )
+# The split's columns that benefit_split computes (the rest come from claim_payments).
+LAYER_COLUMNS = ("basic_fund_paid", "serious_illness_paid", "fund_share")
 
 
 @dataclass(frozen=True)
@@ -85,26 +89,30 @@ def price_claims(
         _check_hospital_terms(hospital_terms, loaded)
         session.register("hospital_terms", hospital_terms)
         session.register("group_terms", session.query("group_terms"))
-        session.register("price_terms", session.query("price_terms", sql_params))
+        session.materialize("price_terms", "price_terms", sql_params)
+        # The split's fund layers first (a window over each patient's stays), beside the claims
+        # for case_pricing.
+        split = session.query("benefit_split", in_input_order=True)
+        split_claims = _beside(prepared.claims, split)
+        session.register("split_claims", split_claims)
         pricing_params = {**sql_params, "units_exact_needed": from_budget,
                           "known_aux_types": _known_aux_types(loaded)}
         if from_budget:
-            # The unit value needs the totals of both steps: keep them as DuckDB tables.
+            # The unit value needs the totals of the priced claims: keep them in DuckDB.
             session.materialize("priced", "case_pricing", pricing_params)
-            session.materialize("split", "benefit_split")
             unit_values = session.query("settlement_unit_values")
             kinds = unit_values.column("insurance_type").to_pylist()
             values = [str(v) for v in unit_values.column("unit_value").to_pylist()]
             ctes: tuple[tuple[str, str], ...] = ()
         else:
-            # One statement: both steps stream into claim_payments.
+            # One statement: the pricing streams into claim_payments.
             unit_values = _table_unit_values(hospital_terms)
             kinds, values = [], []
             ctes = PIPELINE
         computed = session.query("claim_payments", {
             **pricing_params, "computed_insurance_types": kinds,
-            "computed_unit_values": values}, ctes=ctes)
-        payments = _assemble(prepared.claims, computed, loaded.scheme)
+            "computed_unit_values": values}, ctes=ctes, in_input_order=True)
+        payments = _assemble(split_claims, computed, loaded.scheme)
         warnings.extend(_check_missing_parameters(payments, loaded))
         _check_unit_values(payments)
         session.register("claim_payments", payments)
@@ -127,7 +135,8 @@ def price_claims(
 
 
 def _assemble(claims: pa.Table, computed: pa.Table, scheme: str) -> pa.Table:
-    """The claim's own columns (no copy) beside the computed ones, in the documented order."""
+    """The claim's own columns and the fund's layers (``claims``: the claims beside their
+    split; no copy) with the computed columns, in the documented order."""
     if computed.num_rows != claims.num_rows:
         raise AssertionError(f"{claims.num_rows} claims in, {computed.num_rows} priced")
     n = claims.num_rows
@@ -147,8 +156,19 @@ def _assemble(claims: pa.Table, computed: pa.Table, scheme: str) -> pa.Table:
         columns[name] = computed.column(name)
     columns["total_cost"] = claims.column("total_cost")
     for name in SPLIT_COLUMNS:
-        columns[name] = computed.column(name)
+        columns[name] = (claims if name in LAYER_COLUMNS else computed).column(name)
     return pa.table(columns)
+
+
+def _beside(claims: pa.Table, split: pa.Table) -> pa.Table:
+    """The claims with the split's columns appended (both in input order; no copy)."""
+    if split.num_rows != claims.num_rows:
+        raise AssertionError(f"{claims.num_rows} claims in, {split.num_rows} split")
+    table = claims
+    for name in split.column_names:
+        if name != "row_position":
+            table = table.append_column(name, split.column(name))
+    return table
 
 
 def _known_aux_types(params: PaymentParams) -> list[str]:

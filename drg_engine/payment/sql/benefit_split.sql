@@ -4,25 +4,24 @@
 -- Per stay: out-of-policy cost is the patient's; the patient pays the deductible (起付线) from
 -- the in-policy cost; the basic fund is entitled to ratio x (in-policy - deductible), at most the
 -- stay cap. Per patient, insurance type and calendar year of discharge, stays ordered by
--- discharge date then claim id: the basic fund pays its cumulative entitlement up to the annual
--- cap (封顶线), and the serious-illness layer (大病保险) pays its ratio of the cumulative in-policy
--- self-pay above its deductible, up to its cap. Each stay gets the difference of the rounded
--- cumulative amounts, so money is rounded once, per patient-year totals never pass a cap, and
--- fund + patient = total cost for every stay. A refund (negative cost) lowers the cumulative
--- amounts and frees cap room. Claims without patient id stand alone.
--- The split does not depend on the DRG/DIP price, so it reads the claims directly and the window
--- carries only its keys, the two amounts it sums and the claim's terms row. Every intermediate amount is cast back to a 64-bit decimal
--- (DECIMAL(18, s): up to 10^12 yuan a patient-year) because DuckDB widens sums and differences
--- to 128 bits, where rounding is an order of magnitude slower. Output in input order.
+-- discharge date then claim id (then input position, should a claim id repeat): the basic fund
+-- pays its cumulative entitlement up to the annual cap (封顶线), and the serious-illness layer
+-- (大病保险) pays its ratio of the cumulative in-policy self-pay above its deductible, up to its
+-- cap. Each stay gets the difference of the rounded cumulative amounts, so money is rounded
+-- once, per patient-year totals never pass a cap, and fund + patient = total cost for every
+-- stay. A refund (negative cost) lowers the cumulative amounts and frees cap room. Claims
+-- without patient id stand alone.
+--
+-- This file computes the part of the split that depends on the patient's other stays: the
+-- fund's two layers and their sum (claim_payments adds the parts that depend on the stay alone),
+-- with the claim's hospital_terms row (terms_id) for the steps after it. The split does not
+-- depend on the DRG/DIP price, so it reads the claims directly, and the window carries only its
+-- keys, the two amounts it sums and the terms row; the result is sorted back into input order
+-- (row_position) while it is a few narrow columns. Every intermediate amount is cast back to a
+-- 64-bit decimal (DECIMAL(18, s): up to 10^12 yuan a patient-year) because DuckDB widens sums
+-- and differences to 128 bits, where rounding is an order of magnitude slower.
 -- Reads: claims, hospital_terms.
-WITH numbered_terms AS (
-    SELECT
-        row_number() OVER () AS terms_id,
-        *
-    FROM hospital_terms
-),
-
-stay AS (
+WITH stay AS (
     SELECT
         c.row_position,
         c.claim_id,
@@ -31,14 +30,12 @@ stay AS (
         c.discharge_date,
         t.terms_id,
         coalesce(c.in_policy_cost, c.total_cost) AS in_policy_cost,
-        CASE WHEN coalesce(c.in_policy_cost, c.total_cost) > 0
-            THEN least(coalesce(c.in_policy_cost, c.total_cost),
-                CAST(t.deductible AS DECIMAL(18, 2)))
-            ELSE CAST(0 AS DECIMAL(18, 2)) END AS deductible_paid,
+        stay_deductible(coalesce(c.in_policy_cost, c.total_cost), t.deductible)
+            AS deductible_paid,
         CAST(t.reimbursement_ratio AS DECIMAL(18, 4)) AS reimbursement_ratio,
         CAST(t.stay_cap AS DECIMAL(18, 6)) AS stay_cap
     FROM claims AS c
-    INNER JOIN numbered_terms AS t
+    INNER JOIN hospital_terms AS t
         ON t.hospital_id IS NOT DISTINCT FROM c.hospital_id
         AND t.insurance_type = c.insurance_type
 ),
@@ -80,7 +77,7 @@ cumulative AS (
             CASE WHEN patient_id IS NULL THEN claim_id END,
             insurance_type,
             year(discharge_date)
-        ORDER BY discharge_date, claim_id
+        ORDER BY discharge_date, claim_id, row_position
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     )
 ),
@@ -88,11 +85,7 @@ cumulative AS (
 before AS (
     SELECT
         c.row_position,
-        t.hospital_level,
-        c.in_policy_cost,
-        CASE WHEN c.in_policy_cost > 0
-            THEN least(c.in_policy_cost, CAST(t.deductible AS DECIMAL(18, 2)))
-            ELSE CAST(0 AS DECIMAL(18, 2)) END AS deductible_paid,
+        c.terms_id,
         c.basic_entitlement_to_date,
         CAST(c.basic_entitlement_to_date - c.basic_entitlement AS DECIMAL(18, 6))
             AS basic_entitlement_before,
@@ -103,7 +96,7 @@ before AS (
         CAST(t.serious_illness_ratio AS DECIMAL(18, 4)) AS serious_illness_ratio,
         CAST(t.serious_illness_cap AS DECIMAL(18, 6)) AS serious_illness_cap
     FROM cumulative AS c
-    INNER JOIN numbered_terms AS t ON t.terms_id = c.terms_id
+    INNER JOIN hospital_terms AS t ON t.terms_id = c.terms_id
 ),
 
 basic AS (
@@ -150,9 +143,7 @@ serious_illness AS (
 
 SELECT
     row_position,
-    hospital_level,
-    in_policy_cost,
-    deductible_paid,
+    terms_id,
     CAST(basic_paid_to_date - basic_paid_before AS DECIMAL(18, 2)) AS basic_fund_paid,
     serious_illness_paid,
     CAST(basic_paid_to_date - basic_paid_before + serious_illness_paid AS DECIMAL(18, 2))

@@ -1,5 +1,6 @@
--- claim_payments: the computed columns of the per-claim payment table, in input order (the
--- caller puts them beside the claim's own columns). Money is rounded once, to the fen.
+-- claim_payments: the computed columns of the per-claim payment table, with row_position (the
+-- caller puts them back in input order, beside the claim's own columns and the fund's layers
+-- from benefit_split). Money is rounded once, to the fen.
 --
 -- case_payment is what the scheme pays for the case in total (DRG/DIP units x unit value, or
 -- the per-item amount); the patient's share comes from the benefit split; fund_payable =
@@ -8,19 +9,20 @@
 -- Claims priced before the unit value was known (DIP point value from the fund budget) are
 -- paid at the value for their insurance type: $computed_unit_values[i] for the type
 -- $computed_insurance_types[i] (empty lists when the tables give the unit value).
--- Reads: claims, priced (case_pricing), split (benefit_split), row by row in input order.
+-- The split: in-policy cost (the total cost when not given) less the stay's deductible, copay
+-- and the fund's layers (from benefit_split); the rest of the total cost is out of policy.
+-- Reads: priced (case_pricing, which carries the claim's cost, deductible and fund layers), row
+-- by row.
 WITH joined AS (
     SELECT
-        c.total_cost,
-        p.*,
-        s.* EXCLUDE (row_position),
-        CASE WHEN p.case_payment IS NULL THEN CAST(list_extract(
+        * EXCLUDE (in_policy_cost, deductible),
+        coalesce(in_policy_cost, total_cost) AS in_policy_cost,
+        stay_deductible(coalesce(in_policy_cost, total_cost), deductible) AS deductible_paid,
+        CASE WHEN case_payment IS NULL THEN CAST(list_extract(
             CAST($computed_unit_values AS VARCHAR[]),
-            list_position(CAST($computed_insurance_types AS VARCHAR[]), c.insurance_type)
+            list_position(CAST($computed_insurance_types AS VARCHAR[]), insurance_type)
         ) AS DECIMAL(18, 4)) END AS computed_unit_value
-    FROM claims AS c
-    POSITIONAL JOIN priced AS p
-    POSITIONAL JOIN split AS s
+    FROM priced
 ),
 
 paid AS (
@@ -56,9 +58,6 @@ SELECT
     CAST(total_cost - in_policy_cost AS DECIMAL(18, 2)) AS out_of_policy_cost,
     deductible_paid,
     CAST(in_policy_cost - deductible_paid - fund_share AS DECIMAL(18, 2)) AS copay,
-    CAST(basic_fund_paid AS DECIMAL(18, 2)) AS basic_fund_paid,
-    CAST(serious_illness_paid AS DECIMAL(18, 2)) AS serious_illness_paid,
-    CAST(fund_share AS DECIMAL(18, 2)) AS fund_share,
     CAST(patient_share AS DECIMAL(18, 2)) AS patient_share,
     CAST(final_payment - patient_share AS DECIMAL(18, 2)) AS fund_payable,
     CAST(final_payment - total_cost AS DECIMAL(18, 2)) AS case_balance

@@ -5,6 +5,7 @@
 -- Lookups take the most specific row: a listed hospital before the '*' default row; a unit value
 -- for (insurance type, level) before (insurance type, any level) before (any type, level) before
 -- (any, any); a benefit policy for the level before the policy for any level.
+-- terms_id numbers the rows: the per-claim steps join on it instead of the two text keys.
 -- Parameters: $scheme ('DRG' or 'DIP') picks the hospital coefficient column.
 -- Reads: claims, hospitals, unit_values, benefit_policy, benefit_annual.
 WITH claim_keys AS (
@@ -65,6 +66,7 @@ policy AS (
 )
 
 SELECT
+    CAST(row_number() OVER (ORDER BY h.hospital_id, h.insurance_type) AS INTEGER) AS terms_id,
     h.hospital_id,
     h.insurance_type,
     h.hospital_known,

@@ -8,11 +8,11 @@ CREATE OR REPLACE TEMP MACRO dec18_to_int(x) AS
     + CAST((CAST(x AS DECIMAL(38, 18)) - trunc(CAST(x AS DECIMAL(38, 18))))
            * CAST(1000000000000000000 AS DECIMAL(19, 0)) AS HUGEINT);
 
--- The integer q (a value times 10^18) back as DECIMAL(38, 18).
+-- The integer q (a value times 10^18, |q| < 10^38) back as DECIMAL(38, 18). The product keeps
+-- q as its unscaled value, so nothing is rounded; q appears once because a macro repeats its
+-- argument's whole expression wherever the argument appears.
 CREATE OR REPLACE TEMP MACRO int_to_dec18(q) AS
-    CAST(q // CAST(1000000000000000000 AS HUGEINT) AS DECIMAL(38, 18))
-    + CAST(q % CAST(1000000000000000000 AS HUGEINT) AS DECIMAL(38, 0))
-      * CAST(0.000000000000000001 AS DECIMAL(38, 18));
+    CAST(q AS DECIMAL(38, 0)) * CAST(0.000000000000000001 AS DECIMAL(38, 18));
 
 -- n / d for integers n, d scaled alike: the quotient times 10^18, by long division in base 10^9.
 CREATE OR REPLACE TEMP MACRO int_div18(n, d) AS
@@ -20,9 +20,13 @@ CREATE OR REPLACE TEMP MACRO int_div18(n, d) AS
     + ((n % d) * 1000000000 // d) * 1000000000
     + (((n % d) * 1000000000 % d) * 1000000000 // d);
 
+-- n / d for integers n, d scaled alike, as DECIMAL(38, 18), exact to the 18th decimal
+-- (truncated toward zero); NULL if d = 0. Give it columns: int_div18 repeats its arguments.
+CREATE OR REPLACE TEMP MACRO int_quotient18(n, d) AS
+    CASE WHEN d <> 0 THEN int_to_dec18(int_div18(n, d)) END;
+
 -- n / d as DECIMAL(38, 18), exact to the 18th decimal (truncated toward zero); NULL if d = 0.
-CREATE OR REPLACE TEMP MACRO exact_div(n, d) AS
-    CASE WHEN d <> 0 THEN int_to_dec18(int_div18(dec18_to_int(n), dec18_to_int(d))) END;
+CREATE OR REPLACE TEMP MACRO exact_div(n, d) AS int_quotient18(dec18_to_int(n), dec18_to_int(d));
 
 -- x rounded half away from zero to the fen, exactly, as DECIMAL(18, 2). `approx` is x computed
 -- in DOUBLE from the same decimal operands (a few multiplications: relative error < 1e-15, so
@@ -64,7 +68,13 @@ CREATE OR REPLACE TEMP MACRO round_units(x, approx) AS
         ELSE units_fix(x, CAST(round(approx, 4) AS DECIMAL(18, 4)))
     END;
 
--- Case classes and payment modes as enums: one byte a claim in sorts, dictionaries in Arrow.
+-- The deductible (起付线) a stay pays from its in-policy cost: none on a refund.
+CREATE OR REPLACE TEMP MACRO stay_deductible(in_policy_cost, deductible) AS
+    CASE WHEN in_policy_cost > 0 THEN least(in_policy_cost, CAST(deductible AS DECIMAL(18, 2)))
+        ELSE CAST(0 AS DECIMAL(18, 2)) END;
+
+-- Case classes and payment modes as enums: one byte a claim, compared as integers, dictionaries
+-- in Arrow.
 CREATE TYPE case_class AS ENUM (
     'NORMAL', 'LOW', 'HIGH', 'EXTREME', 'UNGROUPABLE', 'NO_WEIGHT', 'MISSING_WEIGHT',
     'MISSING_AUX_COEFFICIENT', 'REFUND'

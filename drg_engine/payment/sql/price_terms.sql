@@ -1,6 +1,7 @@
 -- price_terms: everything about a claim's price that does not depend on its cost, per hospital,
--- insurance type, payment group and auxiliary type (NULL = none): a few tens of thousands of
--- rows, so the exact decimal work is done here once instead of for every claim.
+-- insurance type (terms_id: the hospital_terms row), payment group and auxiliary type (NULL =
+-- none): a few tens of thousands of rows, so the exact decimal work is done here once instead
+-- of for every claim.
 --
 -- payment standard = group value x coefficient x unit value, where the group value is the DRG
 -- relative weight (权重) or the DIP score (分值), the coefficient is the hospital coefficient
@@ -9,10 +10,13 @@
 -- point value (年初点值). The outlier basis is that standard or, with $outlier_basis =
 -- 'group_average', the group's average cost. Because costs are whole fen, "cost below
 -- multiple x basis" is the exact test cost <= low_max, with low_max the largest fen below (or,
--- when inclusive, at) the boundary; high_min and extreme_min likewise from above.
+-- when inclusive, at) the boundary; high_min and extreme_min likewise from above. The basis
+-- itself goes to case_pricing as the integer basis x 10^18 (basis_int18), which the exact
+-- division of a claim's cost by it takes.
 -- Reads: hospital_terms, group_terms, aux_coefficients.
 WITH combined AS (
     SELECT
+        h.terms_id,
         h.hospital_id,
         h.insurance_type,
         g.payment_group,
@@ -26,6 +30,7 @@ WITH combined AS (
     INNER JOIN group_terms AS g ON g.hospital_level = h.hospital_level
     UNION ALL
     SELECT
+        h.terms_id,
         h.hospital_id,
         h.insurance_type,
         g.payment_group,
@@ -60,6 +65,7 @@ standards AS (
 )
 
 SELECT
+    terms_id,
     hospital_id,
     insurance_type,
     payment_group,
@@ -71,7 +77,7 @@ SELECT
     pay_unit_value = basis_unit_value AS pays_at_basis,
     CAST(round(standard, 2) AS DECIMAL(18, 2)) AS payment_standard,
     CAST(standard AS DOUBLE) AS standard_approx,
-    basis,
+    dec18_to_int(basis) AS basis_int18,
     CAST(basis AS DOUBLE) AS basis_approx,
     CAST(group_value * coefficient AS DECIMAL(38, 16)) AS group_units_exact,
     CAST(round(group_value * coefficient, 4) AS DECIMAL(18, 4)) AS group_units,
@@ -86,13 +92,13 @@ SELECT
     CAST(CASE WHEN extreme_inclusive THEN ceil(100 * extreme_multiple * basis)
         ELSE floor(100 * extreme_multiple * basis) + 1 END
         * CAST(0.01 AS DECIMAL(38, 2)) AS DECIMAL(18, 2)) AS extreme_min,
-    low_mode,
+    CAST(low_mode AS payment_mode) AS low_mode,
     low_apply_coefficient,
-    high_mode,
+    CAST(high_mode AS payment_mode) AS high_mode,
     high_multiple,
     high_add_on_ratio,
     high_apply_coefficient,
-    extreme_mode,
+    CAST(extreme_mode AS payment_mode) AS extreme_mode,
     extreme_multiple,
     extreme_add_on_ratio,
     extreme_apply_coefficient

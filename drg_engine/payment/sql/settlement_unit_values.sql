@@ -8,18 +8,18 @@
 -- ratio is the budget row's, or else the fund share / total cost of those claims. A budget row
 -- covers one insurance type, or every type when its insurance_type is empty. The value is
 -- rounded to 4 places, as published, and that rounded value prices the claims.
--- Reads: claims, priced (case_pricing), split (benefit_split), fund_budget.
+-- Reads: claims, priced (case_pricing, with each claim's cost and fund share), fund_budget.
 WITH scored AS (
     SELECT
         b.insurance_type AS budget_scope,
         b.fund_budget,
         b.fund_payment_ratio,
-        c.total_cost,
-        s.fund_share,
+        p.total_cost,
+        p.fund_share,
         p.case_units
-    FROM (claims AS c POSITIONAL JOIN priced AS p POSITIONAL JOIN split AS s)
+    FROM priced AS p
     INNER JOIN fund_budget AS b
-        ON b.insurance_type IS NULL OR b.insurance_type = c.insurance_type
+        ON b.insurance_type IS NULL OR b.insurance_type = p.insurance_type
     WHERE NOT p.per_item
 ),
 
