@@ -269,6 +269,8 @@ def main() -> None:
         return
     print(f"machine: {platform.platform()}, {platform.machine()}, python "
           f"{platform.python_version()}, pyarrow {pa.__version__}")
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="drg-bench-", dir=args.workdir) as tmp:
         for n in args.claims or [1_000_000]:
             measure(n, args.rules, args.seed, args.repeat, args.only, Path(tmp))
