@@ -25,9 +25,9 @@ from drg_engine.dip.explain import explain_dip_file
 from drg_engine.dip.pipeline import DEFAULT_DIP_RULES, DipRun, dip_group_table, resolve_bundles
 from drg_engine.errors import DrgEngineError
 from drg_engine.grouping.bundles import with_bundles
-from drg_engine.io import default_rejects_path, read_claims, write_table
+from drg_engine.io import read_claims
 
-from .common import fail
+from .common import fail, write_results
 
 
 def _summary(run: DipRun, seconds: float, output: Path, rejects: Path | None) -> Table:
@@ -74,13 +74,8 @@ def run_dip_group(input_path: Path, output: Path, *, dip_rules: str = DEFAULT_DI
             task = progress.add_task("dip", total=raw.num_rows)
             run = dip_group_table(raw, dip_rules, bundles=bundles, evidence=evidence,
                                   progress=lambda done: progress.advance(task, done))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_table(run.results_with_input() if keep_input else run.results, output)
-        written: Path | None = None
-        if run.rejects.num_rows or rejects_path is not None:
-            written = rejects_path or default_rejects_path(output)
-            written.parent.mkdir(parents=True, exist_ok=True)
-            write_table(run.rejects, written)
+        written = write_results(run.results_with_input() if keep_input else run.results,
+                                run.rejects, output, rejects_path)
     except DrgEngineError as exc:
         fail(str(exc))
         return

@@ -1041,15 +1041,19 @@ class StreamSummary:
         return ", ".join(self.rule_sets) or "none"
 
     def add(self, batch: FinishedBatch, input_rows: int) -> None:
+        self.add_tables(batch.results, batch.rejects, input_rows)
+
+    def add_tables(self, results: pa.Table, rejects: pa.Table, input_rows: int) -> None:
+        """Count one batch's results and rejects (``input_rows`` rows read)."""
         self.input_rows += input_rows
-        self.grouped_rows += batch.results.num_rows
-        self.rejected_rows += batch.rejects.num_rows
-        status = batch.results.column("status")
+        self.grouped_rows += results.num_rows
+        self.rejected_rows += rejects.num_rows
+        status = results.column("status")
         self.statuses.update(_value_counts(status))
-        self.reject_reasons.update(_value_counts(batch.rejects.column("reason_code")))
+        self.reject_reasons.update(_value_counts(rejects.column("reason_code")))
         success = pc.equal(status.cast(pa.string()) if pa.types.is_dictionary(status.type)
                            else status, pa.scalar("SUCCESS"))
-        self.drgs.update(_value_counts(batch.results.column("drg").filter(success)))
+        self.drgs.update(_value_counts(results.column("drg").filter(success)))
 
 
 def _value_counts(column: pa.ChunkedArray) -> dict[str, int]:

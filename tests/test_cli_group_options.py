@@ -78,3 +78,10 @@ def test_cluster_engines_refuse_what_they_cannot_run(claims_csv: Path, tmp_path:
     dip_run = CliRunner().invoke(main, ["group", str(SAMPLE), "-o", out, "--scheme", "dip",
                                         "--engine", "dask"])
     assert dip_run.exit_code == 1 and "--engine local" in dip_run.output
+
+
+def test_group_with_bundles_prints_the_closing_summary(claims_csv: Path, tmp_path: Path) -> None:
+    output = _invoke("group", str(claims_csv), "-o", str(tmp_path / "b.parquet"), "--bundles",
+                     "major_disease_pilot")
+    assert "2 grouped + 1 rejected = 3 in" in output
+    assert "rejected BAD_NUMBER" in output and "rejects:" in output
